@@ -1,0 +1,1 @@
+"""One module per ``reid`` subcommand, each exposing ``register(subparsers)``."""

@@ -1,0 +1,18 @@
+"""``reid models``: list the registered model architectures."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("models", help="list the model architectures")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reid.model import list_models
+
+    for name in list_models():
+        print(name)
+    return 0
