@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 
@@ -43,6 +44,7 @@ def create_model(
     if ssp not in SSP_VARIANTS:
         raise ValueError(f"unknown SSP variant {ssp!r}; choose one of {SSP_VARIANTS}")
     config = get_model_config(name)
+    weights = resolve_pretrained(config, pretrained) if pretrained is not None else None
     model = TFCLIP(
         config,
         num_classes=num_classes,
@@ -52,8 +54,8 @@ def create_model(
         use_ssp=use_ssp,
         use_tmd=use_tmd,
     )
-    if pretrained is not None:
-        load_clip_weights(model.backbone, config, pretrained)
+    if weights is not None:
+        load_clip_weights(model.backbone, config, *weights)
     return model.to(device)
 
 
@@ -65,15 +67,18 @@ def create_zero_shot_model(
     ``pretrained=None`` gives random weights, which is only useful for tests and benchmarks.
     """
     config = get_model_config(name)
+    weights = resolve_pretrained(config, pretrained) if pretrained is not None else None
     model = ZeroShotCLIP(config)
-    if pretrained is not None:
-        load_clip_weights(model.backbone, config, pretrained)
+    if weights is not None:
+        load_clip_weights(model.backbone, config, *weights)
     return model.to(device).eval()
 
 
-def load_clip_weights(backbone: torch.nn.Module, config: dict, pretrained: str) -> None:
-    """Load CLIP visual weights into a ``CLIPVisualBackbone``, resizing the positional table."""
-    path, src_size = resolve_pretrained(config, pretrained)
+def load_clip_weights(
+    backbone: torch.nn.Module, config: dict, path: Path, src_size: tuple[int, int]
+) -> None:
+    """Load CLIP visual weights trained at ``src_size`` (H, W) into a ``CLIPVisualBackbone``,
+    resizing the positional table to the backbone's grid."""
     patch = config["backbone"]["patch_size"]
     src_grid = (src_size[0] // patch, src_size[1] // patch)
     state = clip_visual_state_dict(read_state_dict(path), src_grid, backbone.grid_size)
