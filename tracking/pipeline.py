@@ -1,0 +1,180 @@
+"""From a video file to filtered person tracklets with crops, streamed as tracks finish.
+
+``VideoTracker(...).run()`` yields :class:`Tracklet` s while the video is decoded, so an indexer
+can embed and store them without holding the video; :func:`track_video` collects them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tracking.config import TrackingConfig, load_tracking_config
+from tracking.detect import Detector
+from tracking.records import Detection, Tracklet
+from tracking.stitch import Stitcher
+from tracking.track import OnlineTracker, TrackedBox
+from tracking.tracklets import TrackletBuilder, occlusion_fractions
+from tracking.video import Frame, ReadStats, VideoInfo, VideoReader
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(frames_done, frames_total)``; frames count decoded frames, total may be 0 (unknown)."""
+FrameFn = Callable[[Frame, list[TrackedBox]], None]
+"""``on_frame(frame, tracked_boxes)`` after each processed frame (annotation, live display)."""
+
+
+@dataclass
+class TrackingStats:
+    """Counters and timings of one run (seconds of wall time per stage)."""
+
+    frames_processed: int = 0
+    detections: int = 0
+    raw_tracks: int = 0
+    kept_tracklets: int = 0
+    stitched_links: int = 0
+    decode_seconds: float = 0.0
+    detect_seconds: float = 0.0
+    track_seconds: float = 0.0
+    total_seconds: float = 0.0
+    read: ReadStats = field(default_factory=ReadStats)
+
+
+class VideoTracker:
+    """Track the people of one video.
+
+    Args:
+        video: path of the video file.
+        detector: any :class:`~tracking.detect.Detector`.
+        config: a :class:`TrackingConfig` or a config name/path (``"bytetrack"``, ``"botsort"``).
+        video_id: id stored in the tracklets (default: the file stem).
+        camera_id: camera name stored in the tracklets (default: ``video_id``).
+        stride: process every ``stride``-th frame.
+        start_time: wall-clock POSIX seconds of the first frame, if known.
+        with_crops: collect crops and thumbnails (RGB uint8 ``(H, W, 3)``).
+        progress: optional ``progress(done, total)`` callback.
+        on_frame: optional per-frame callback with the tracked boxes.
+    """
+
+    def __init__(self, video: str | os.PathLike[str], detector: Detector,
+                 config: TrackingConfig | str = "bytetrack", *, video_id: str | None = None,
+                 camera_id: str | None = None, stride: int = 1, start_time: float | None = None,
+                 with_crops: bool = True, progress: ProgressFn | None = None,
+                 on_frame: FrameFn | None = None):
+        self.reader = VideoReader(video, stride=stride)
+        self.detector = detector
+        self.config = config if isinstance(config, TrackingConfig) else load_tracking_config(config)
+        self.video_id = video_id or Path(video).stem
+        self.camera_id = camera_id or self.video_id
+        self.stride = stride
+        self.start_time = start_time
+        self.with_crops = with_crops
+        self.progress = progress
+        self.on_frame = on_frame
+        self.stats = TrackingStats()
+
+    @property
+    def info(self) -> VideoInfo:
+        """The video's fps, size and announced frame count."""
+        return self.reader.info
+
+    def run(self) -> Iterator[Tracklet]:
+        """Yield kept tracklets as their tracks finish (then the rest at the end of the video)."""
+        info, cfg = self.reader.info, self.config
+        self.stats = stats = TrackingStats()
+        t_start = time.perf_counter()
+        tracker = OnlineTracker(cfg.tracker, info.fps, self.stride)
+        builder = TrackletBuilder(self.video_id, self.camera_id, (info.width, info.height),
+                                  cfg.tracklets, with_crops=self.with_crops or cfg.stitching.enabled,
+                                  start_time=self.start_time)
+        stitcher = Stitcher(cfg.stitching, cfg.tracklets.max_crops) if cfg.stitching.enabled else None
+        # A track unseen this many frames has been dropped by the tracker.
+        gap_frames = (tracker.max_frames_lost + 1) * self.stride
+        batch: list[Frame] = []
+        frames = iter(self.reader)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            stats.decode_seconds += time.perf_counter() - t0
+            if frame is not None:
+                batch.append(frame)
+                if len(batch) < max(1, self.detector.batch_size):
+                    continue
+            if batch:
+                t0 = time.perf_counter()
+                dets = self.detector.detect([f.image for f in batch], [f.index for f in batch])
+                stats.detect_seconds += time.perf_counter() - t0
+                for f, det in zip(batch, dets, strict=False):
+                    yield from self._step(f, det, tracker, builder, stitcher, gap_frames)
+                batch = []
+            if frame is None:
+                break
+        yield from self._emit(builder.finish_all(), builder, stitcher, final=True)
+        stats.read = self.reader.stats
+        stats.total_seconds = time.perf_counter() - t_start
+        if stitcher is not None:
+            stats.stitched_links = stitcher.links
+
+    def _step(self, frame: Frame, det: Detection, tracker: OnlineTracker,
+              builder: TrackletBuilder, stitcher: Stitcher | None,
+              gap_frames: int) -> Iterator[Tracklet]:
+        stats = self.stats
+        t0 = time.perf_counter()
+        tracked = tracker.update(det, frame.image)
+        stats.track_seconds += time.perf_counter() - t0
+        stats.frames_processed += 1
+        stats.detections += len(det)
+        if tracked:
+            boxes = np.stack([t.box_xyxy for t in tracked])
+            occ = occlusion_fractions(det.boxes_xyxy)[[t.det_index for t in tracked]]
+            builder.add(frame.index, frame.timestamp, frame.image, [t.track_id for t in tracked],
+                        boxes, np.array([t.score for t in tracked]), occ)
+        if self.on_frame is not None:
+            self.on_frame(frame, tracked)
+        if self.progress is not None:
+            self.progress(frame.index + 1, self.reader.info.frame_count)
+        finished = builder.finish_stale(frame.index, gap_frames)
+        yield from self._emit(finished, builder, stitcher, now=frame.timestamp)
+
+    def _emit(self, finished: list[Tracklet], builder: TrackletBuilder, stitcher: Stitcher | None,
+              now: float = 0.0, final: bool = False) -> Iterator[Tracklet]:
+        self.stats.raw_tracks += len(finished)
+        if stitcher is None:
+            ready = finished
+        else:
+            for t in sorted(finished, key=lambda t: t.start_seconds):
+                stitcher.push(t)
+            ready = stitcher.flush() if final else stitcher.release(now, builder.active_start_times())
+        for t in sorted(ready, key=lambda t: t.track_id):
+            if not builder.keep(t):
+                continue
+            if not self.with_crops:
+                t.crops, t.crop_frame_indices, t.thumbnail = [], [], None
+            self.stats.kept_tracklets += 1
+            yield t
+
+
+def track_video(video: str | os.PathLike[str], detector: Detector,
+                config: TrackingConfig | str = "bytetrack", *,
+                on_tracklet: Callable[[Tracklet], None] | None = None,
+                **kwargs: object) -> tuple[list[Tracklet], TrackingStats]:
+    """Track a whole video and return ``(tracklets, stats)``.
+
+    Keyword arguments are those of :class:`VideoTracker`. With ``on_tracklet`` each tracklet is
+    handed over as soon as it is final and is not kept in the returned list (bounded memory).
+    """
+    vt = VideoTracker(video, detector, config, **kwargs)  # type: ignore[arg-type]
+    kept: list[Tracklet] = []
+    for tracklet in vt.run():
+        if on_tracklet is None:
+            kept.append(tracklet)
+        else:
+            on_tracklet(tracklet)
+    return kept, vt.stats
