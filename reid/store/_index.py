@@ -1,0 +1,381 @@
+"""FAISS vector index keyed by tracklet primary keys.
+
+All vectors are L2-normalised float32 descriptors and the metric is the inner product, so a score is
+the cosine similarity in ``[-1, 1]``. Every index kind is wrapped in ``faiss.IndexIDMap2`` so that the
+ids FAISS returns are the caller's ids (tracklet primary keys), can be listed, and can be removed.
+
+Kinds (``IndexConfig.kind``):
+
+- ``"flat"``: exact search (``IndexFlatIP``). Searched with one BLAS matrix product over the stored
+  matrix, which uses every core even for a single query (faiss' own flat scan uses one thread per
+  query).
+- ``"hnsw"``: ``IndexHNSWFlat`` graph, approximate; no training. FAISS cannot remove from an HNSW graph,
+  so removing ids rebuilds the graph from the remaining vectors (logged; slow on big galleries).
+- ``"ivfpq"``: ``IndexIVFPQ`` (coarse k-means + product quantisation, trained on the data), with an
+  optional re-scoring of ``k * refine_factor`` candidates against 8-bit scalar-quantised (``"sq8"``)
+  or half-precision (``"fp16"``) copies of the vectors, which restores near-exact recall.
+- ``"auto"``: exact flat search below ``approx_min_size`` vectors, IVF-PQ at or above it.
+
+Approximate kinds fall back to exact flat search while the index holds fewer than ``approx_min_size``
+vectors (IVF-PQ also needs enough vectors to train), and switch once that size is reached; the switch
+is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["IndexConfig", "IndexFileError", "VectorIndex", "atomic_write_bytes"]
+
+_MAGIC = b"REIDVX01"
+_KINDS = ("flat", "hnsw", "ivfpq", "auto")
+_REFINES = ("sq8", "fp16", "none")
+
+
+class IndexFileError(RuntimeError):
+    """The vector index file is missing, truncated or not a vector index written by this code."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the vector index is built. Defaults come from ``benchmarks/search_scale.py``.
+
+    Attributes:
+        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"ivfpq"`` or ``"auto"`` (flat, then IVF-PQ).
+        approx_min_size: approximate kinds use exact flat search below this many vectors.
+        hnsw_m: HNSW graph degree.
+        hnsw_ef_construction: HNSW build-time beam width.
+        hnsw_ef_search: HNSW search-time beam width (raised to ``k`` when smaller).
+        ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192].
+        ivf_nprobe: IVF lists visited per query.
+        pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the dimension.
+        pq_nbits: bits per PQ code.
+        refine: re-score IVF-PQ candidates with ``"sq8"``, ``"fp16"`` vectors, or ``"none"``.
+        refine_factor: IVF-PQ candidates per wanted result when refining.
+        train_size: at most this many vectors are used to train IVF-PQ.
+    """
+
+    kind: str = "flat"
+    approx_min_size: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 64
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 32
+    pq_m: int = 64
+    pq_nbits: int = 8
+    refine: str = "sq8"
+    refine_factor: int = 8
+    train_size: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise ValueError(f"index kind {self.kind!r} is unknown; choose one of {_KINDS}")
+        if self.refine not in _REFINES:
+            raise ValueError(f"index refine {self.refine!r} is unknown; choose one of {_REFINES}")
+        if self.approx_min_size < 0 or self.refine_factor < 1 or self.ivf_nprobe < 1:
+            raise ValueError("approx_min_size must be >= 0, refine_factor and ivf_nprobe >= 1")
+
+    def target_kind(self, n: int) -> str:
+        """The kind of index to use for ``n`` vectors (flat below ``approx_min_size``)."""
+        if self.kind == "flat" or n < self.approx_min_size:
+            return "flat"
+        return "ivfpq" if self.kind == "auto" else self.kind
+
+    def nlist_for(self, n: int) -> int:
+        """IVF list count for ``n`` vectors (fixed when ``ivf_nlist`` > 0)."""
+        if self.ivf_nlist > 0:
+            return self.ivf_nlist
+        want = math.sqrt(max(n, 1))
+        return int(min(8192, max(64, 2 ** round(math.log2(want)))))
+
+
+def atomic_write_bytes(path: Path, chunks: list[bytes | np.ndarray]) -> None:
+    """Write ``chunks`` to ``path`` crash-safely: temporary file, fsync, rename, fsync directory."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _as_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (N, {dim}), got {tuple(np.shape(vectors))}")
+    if not np.isfinite(x).all():
+        raise ValueError("vectors contain NaN or infinity")
+    return x
+
+
+def _as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+
+
+class VectorIndex:
+    """An id-keyed inner-product index over L2-normalised float32 vectors of one dimension.
+
+    Args:
+        dim: descriptor dimension D.
+        config: how to build the index; see ``IndexConfig``.
+    """
+
+    def __init__(self, dim: int, config: IndexConfig | None = None) -> None:
+        if dim <= 0:
+            raise ValueError(f"dimension must be positive, got {dim}")
+        self.dim = int(dim)
+        self.config = config or IndexConfig()
+        self.kind = "flat"
+        self._main = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self._refine: faiss.Index | None = None
+
+    # ---------------------------------------------------------------- inspection
+    @property
+    def ntotal(self) -> int:
+        """Number of vectors in the index."""
+        return int(self._main.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """All ids in the index, ``(N,)`` int64, in storage order."""
+        return faiss.vector_to_array(self._main.id_map).astype(np.int64, copy=False)
+
+    def describe(self) -> dict:
+        """Kind in use, configured kind, size and dimension, for logs and ``vectors.json``."""
+        return {"kind": self.kind, "configured_kind": self.config.kind, "dim": self.dim,
+                "count": self.ntotal}
+
+    def reconstruct(self, ids: np.ndarray | list[int]) -> np.ndarray:
+        """Stored vectors for ``ids``, ``(N, D)`` float32 (approximate for IVF-PQ)."""
+        keys = _as_ids(ids)
+        source = self._refine if self._refine is not None else self._main
+        if keys.size == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return source.reconstruct_batch(keys)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, dim: int, ids: np.ndarray, vectors: np.ndarray,
+              config: IndexConfig | None = None) -> VectorIndex:
+        """A new index holding ``vectors`` ``(N, D)`` under ``ids`` ``(N,)``, trained if needed."""
+        index = cls(dim, config)
+        index._rebuild(_as_ids(ids), _as_vectors(vectors, dim))
+        return index
+
+    def _rebuild(self, ids: np.ndarray, x: np.ndarray) -> None:
+        kind = self.config.target_kind(len(ids))
+        if kind == "flat":
+            main, refine = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim)), None
+        elif kind == "hnsw":
+            hnsw = faiss.IndexHNSWFlat(self.dim, self.config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = self.config.hnsw_ef_construction
+            main, refine = faiss.IndexIDMap2(hnsw), None
+        else:
+            main, refine = self._new_ivfpq(x)
+        if len(ids):
+            main.add_with_ids(x, ids)
+            if refine is not None:
+                refine.add_with_ids(x, ids)
+        if kind != self.kind:
+            logger.info("vector index: %d vectors -> %s index (configured %r, approximate from %d)",
+                        len(ids), kind, self.config.kind, self.config.approx_min_size)
+        self.kind, self._main, self._refine = kind, main, refine
+
+    def _new_ivfpq(self, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None]:
+        cfg = self.config
+        if self.dim % cfg.pq_m:
+            raise ValueError(f"pq_m={cfg.pq_m} must divide the dimension {self.dim}")
+        nlist = min(cfg.nlist_for(len(x)), max(1, len(x) // 39))
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFPQ(quantizer, self.dim, nlist, cfg.pq_m, cfg.pq_nbits,
+                               faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(0)
+        sample = x if len(x) <= cfg.train_size else x[np.sort(rng.choice(len(x), cfg.train_size,
+                                                                         replace=False))]
+        ivf.train(sample)
+        ivf.nprobe = min(cfg.ivf_nprobe, nlist)
+        main = faiss.IndexIDMap2(ivf)  # the SWIG wrapper keeps ivf and quantizer alive
+        refine = None
+        if cfg.refine != "none":
+            qtype = (faiss.ScalarQuantizer.QT_8bit if cfg.refine == "sq8"
+                     else faiss.ScalarQuantizer.QT_fp16)
+            sq = faiss.IndexScalarQuantizer(self.dim, qtype, faiss.METRIC_INNER_PRODUCT)
+            sq.train(sample)
+            refine = faiss.IndexIDMap2(sq)
+        return main, refine
+
+    def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = self.ids()
+        return ids, self.reconstruct(ids)
+
+    # ----------------------------------------------------------------- mutation
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
+        """Add ``vectors`` ``(N, D)`` under ``ids`` ``(N,)``; ids must be new and unique.
+
+        Switches from the flat fallback to the configured approximate kind (training it) when the
+        size crosses ``approx_min_size``.
+        """
+        keys, x = _as_ids(ids), _as_vectors(vectors, self.dim)
+        if len(keys) != len(x):
+            raise ValueError(f"{len(keys)} ids for {len(x)} vectors")
+        if len(np.unique(keys)) != len(keys) or np.isin(keys, self.ids()).any():
+            raise ValueError("ids must be unique and not already in the index")
+        if len(keys) == 0:
+            return
+        new_total = self.ntotal + len(keys)
+        if self.config.target_kind(new_total) != self.kind:
+            old_ids, old_x = self._all_vectors()
+            self._rebuild(np.concatenate([old_ids, keys]), np.concatenate([old_x, x]))
+            return
+        self._main.add_with_ids(x, keys)
+        if self._refine is not None:
+            self._refine.add_with_ids(x, keys)
+
+    def remove(self, ids: np.ndarray | list[int]) -> int:
+        """Remove ``ids`` (absent ones are ignored); returns how many were removed."""
+        keys = _as_ids(ids)
+        present = keys[np.isin(keys, self.ids())]
+        if present.size == 0:
+            return 0
+        if self.kind == "hnsw":
+            all_ids, all_x = self._all_vectors()
+            keep = ~np.isin(all_ids, present)
+            logger.info("vector index: rebuilding HNSW graph without %d ids (%d remain)",
+                        present.size, int(keep.sum()))
+            self._rebuild(all_ids[keep], all_x[keep])
+            return int(present.size)
+        removed = int(self._main.remove_ids(faiss.IDSelectorBatch(present)))
+        if self._refine is not None:
+            self._refine.remove_ids(faiss.IDSelectorBatch(present))
+        return removed
+
+    # ------------------------------------------------------------------- search
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` by inner product.
+
+        Args:
+            queries: ``(Q, D)`` or ``(D,)`` float32, L2-normalised.
+            k: results per query.
+
+        Returns:
+            ``(scores, ids)``, each ``(Q, k)``, best first; float32 cosine scores and int64 ids. Rows
+            with fewer than ``k`` hits are padded with id ``-1`` and score ``-inf``.
+        """
+        q = _as_vectors(queries, self.dim)
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        if self.ntotal == 0:
+            return (np.full((len(q), k), -np.inf, np.float32), np.full((len(q), k), -1, np.int64))
+        if self.kind == "flat":
+            scores, ids = self._search_flat(q, k)
+        elif self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, k))
+            scores, ids = self._main.search(q, k, params=params)
+        else:
+            scores, ids = self._search_ivfpq(q, k)
+        scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
+        return scores, ids.astype(np.int64)
+
+    def _search_flat(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        inner = faiss.downcast_index(self._main.index)
+        n = self.ntotal
+        xb = faiss.rev_swig_ptr(inner.get_xb(), n * self.dim).reshape(n, self.dim)
+        sims = q @ xb.T  # (Q, N): one BLAS call, multi-threaded even for Q == 1
+        kk = min(k, n)
+        part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(
+            np.arange(n), (len(q), 1))
+        top = np.take_along_axis(sims, part, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        pos, top = np.take_along_axis(part, order, axis=1), np.take_along_axis(top, order, axis=1)
+        scores = np.full((len(q), k), -np.inf, np.float32)
+        ids = np.full((len(q), k), -1, np.int64)
+        scores[:, :kk], ids[:, :kk] = top, self.ids()[pos]
+        return scores, ids
+
+    def _search_ivfpq(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._refine is None:
+            return self._main.search(q, k)
+        kc = min(self.ntotal, k * self.config.refine_factor)
+        _, cand = self._main.search(q, kc)
+        valid = cand >= 0
+        exact = np.full(cand.shape, -np.inf, np.float32)
+        if valid.any():
+            vecs = self._refine.reconstruct_batch(np.ascontiguousarray(cand[valid]))
+            rows = np.nonzero(valid)[0]
+            exact[valid] = np.einsum("nd,nd->n", vecs, q[rows])
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        scores = np.take_along_axis(exact, order, axis=1)
+        ids = np.where(np.isfinite(scores), np.take_along_axis(cand, order, axis=1), -1)
+        if ids.shape[1] < k:
+            pad = k - ids.shape[1]
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+        return scores, ids
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> None:
+        """Write the index to ``path`` atomically (temporary file, fsync, rename)."""
+        blobs = [faiss.serialize_index(self._main)]
+        if self._refine is not None:
+            blobs.append(faiss.serialize_index(self._refine))
+        header = json.dumps({"kind": self.kind, "dim": self.dim,
+                             "sizes": [int(b.nbytes) for b in blobs],
+                             "config": asdict(self.config)}).encode()
+        atomic_write_bytes(Path(path), [_MAGIC, struct.pack("<I", len(header)), header, *blobs])
+
+    @classmethod
+    def load(cls, path: str | Path, config: IndexConfig | None = None) -> VectorIndex:
+        """Read an index written by ``save``; raises ``IndexFileError`` if unreadable.
+
+        ``config`` sets search-time parameters (nprobe, efSearch, refine factor) and later growth;
+        the stored structure is used as written.
+        """
+        path = Path(path)
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+        except OSError as exc:
+            raise IndexFileError(f"cannot read vector index {path}: {exc}") from exc
+        try:
+            if bytes(data[:8]) != _MAGIC:
+                raise ValueError("bad magic bytes")
+            (hlen,) = struct.unpack("<I", bytes(data[8:12]))
+            header = json.loads(bytes(data[12:12 + hlen]))
+            offset, blobs = 12 + hlen, []
+            for size in header["sizes"]:
+                if offset + size > len(data):
+                    raise ValueError("file is truncated")
+                blobs.append(faiss.deserialize_index(data[offset:offset + size]))
+                offset += size
+        except Exception as exc:  # faiss raises RuntimeError with C++ text; json/struct others
+            raise IndexFileError(f"vector index {path} is corrupt ({exc})") from exc
+        index = cls(int(header["dim"]), config)
+        index.kind, index._main = header["kind"], blobs[0]
+        index._refine = blobs[1] if len(blobs) > 1 else None
+        if index.kind == "ivfpq":
+            ivf = faiss.extract_index_ivf(index._main)
+            ivf.nprobe = min(index.config.ivf_nprobe, ivf.nlist)
+        return index

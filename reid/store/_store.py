@@ -1,0 +1,524 @@
+"""The gallery store: one data dir holding the database, the vector index, crops and uploads.
+
+Write order is crash-safe: a database transaction commits first (the source of truth), then the
+in-memory index is updated and saved atomically. A process killed in between leaves database rows
+the index lacks (or index ids the database lost); the next ``Store`` opening repairs that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, or_, select, update
+
+from reid.store._codec import decode_boxes, decode_descriptor, encode_boxes, encode_descriptor
+from reid.store._db import open_engine
+from reid.store._index import IndexConfig, VectorIndex
+from reid.store._models import (
+    AuditLog,
+    Camera,
+    Feedback,
+    StoreMeta,
+    Tracklet,
+    Video,
+    VideoStatus,
+)
+from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
+from reid.store._sync import sync_index, write_index_files
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DuplicateVideoError", "FingerprintMismatchError", "Store"]
+
+_FP_KEY = "embedder_fingerprint"
+_CHUNK = 500  # ids per SQL IN (...) list; SQLite allows 999 bound variables on old builds
+_FETCH_CHUNK = 20_000
+
+
+class FingerprintMismatchError(ValueError):
+    """Descriptors from another embedder than the gallery's; re-embedding is explicit."""
+
+
+class DuplicateVideoError(ValueError):
+    """A video with the same content hash is already in the gallery (``video_id`` says which)."""
+
+    def __init__(self, video_id: int, content_hash: str) -> None:
+        super().__init__(f"video content {content_hash[:12]}... is already stored as video "
+                         f"{video_id}")
+        self.video_id = video_id
+
+
+def _fp_text(fp: dict) -> str:
+    return json.dumps(fp, sort_keys=True)
+
+
+def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"descriptors must be (N, {dim}), got {x.shape}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if not np.isfinite(x).all() or (norms == 0).any():
+        raise ValueError("descriptors contain NaN/inf or zero vectors")
+    return np.ascontiguousarray(x / norms)
+
+
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
+    values = [int(v) for v in values]
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+class Store:
+    """A gallery in ``data_dir``: ``reid.db``, ``vectors.faiss``, ``vectors.json``, ``crops/``, ``uploads/``.
+
+    Opening checks the vector index against the database (ids, count, fingerprint) and repairs or
+    rebuilds it from the database descriptors; ``repair_report`` says what was done.
+
+    Args:
+        data_dir: the gallery folder (created if missing).
+        db_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/reid.db``.
+        index_config: vector index kind and parameters.
+    """
+
+    def __init__(self, data_dir: str | Path, *, db_url: str | None = None,
+                 index_config: IndexConfig | None = None) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.crops_dir = self.data_dir / "crops"
+        self.uploads_dir = self.data_dir / "uploads"
+        self.index_path = self.data_dir / "vectors.faiss"
+        self.meta_path = self.data_dir / "vectors.json"
+        for d in (self.data_dir, self.crops_dir, self.uploads_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.db_url = db_url or f"sqlite:///{self.data_dir / 'reid.db'}"
+        self.index_config = index_config or IndexConfig()
+        self._lock = threading.RLock()
+        self._engine, self._session = open_engine(self.db_url)
+        self._index: VectorIndex | None = None
+        self.repair_report: RepairReport = self.check_index()
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def check_index(self) -> RepairReport:
+        """Check the vector index against the database and repair it; see ``RepairReport``."""
+        with self._lock:
+            fp = self.fingerprint
+            with self._session() as s:
+                db_ids = np.array(s.scalars(select(Tracklet.id).where(
+                    Tracklet.descriptor.is_not(None)).order_by(Tracklet.id)).all(), np.int64)
+            self._index, report = sync_index(self.index_path, self.meta_path, fp,
+                                             self.index_config, db_ids, self._fetch_descriptors)
+            return report
+
+    def _fetch_descriptors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        ids = np.asarray(ids, np.int64)
+        for start in range(0, len(ids), _FETCH_CHUNK):
+            part = ids[start:start + _FETCH_CHUNK]
+            yield part, self.get_descriptors(part)
+
+    # ---------------------------------------------------------------- fingerprint
+    @property
+    def fingerprint(self) -> dict | None:
+        """The embedder fingerprint of the gallery's descriptors (None before the first)."""
+        with self._session() as s:
+            row = s.get(StoreMeta, _FP_KEY)
+            return None if row is None else dict(row.value)
+
+    @property
+    def index(self) -> VectorIndex | None:
+        """The vector index (None until the first descriptors are stored)."""
+        return self._index
+
+    def _check_fingerprint(self, fingerprint: dict) -> dict | None:
+        if "dim" not in fingerprint:
+            raise ValueError("an embedder fingerprint needs at least a 'dim' entry")
+        current = self.fingerprint
+        if current is not None and _fp_text(current) != _fp_text(fingerprint):
+            raise FingerprintMismatchError(
+                f"this gallery holds descriptors from embedder {_fp_text(current)}, "
+                f"not {_fp_text(fingerprint)}; descriptors from different embedders cannot be "
+                "compared. Run `reid reindex` to re-embed the gallery with the new embedder, or "
+                "use the embedder the gallery was built with.")
+        return current
+
+    def reset_index(self, new_fingerprint: dict, *, actor: str = "system") -> int:
+        """Start re-indexing: clear all descriptors and the index, record ``new_fingerprint``.
+
+        Afterwards ``tracklets_without_descriptor()`` lists what to re-embed and
+        ``set_descriptors`` stores the new vectors. Returns the number of tracklets to re-embed.
+        """
+        if "dim" not in new_fingerprint:
+            raise ValueError("an embedder fingerprint needs at least a 'dim' entry")
+        with self._lock, self._session.begin() as s:
+            s.execute(update(Tracklet).values(descriptor=None))
+            s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
+            n = s.scalar(select(func.count(Tracklet.id)))
+            s.add(AuditLog(actor=actor, action="reindex",
+                           details={"fingerprint": dict(new_fingerprint), "tracklets": n}))
+        with self._lock:
+            self._index = VectorIndex(int(new_fingerprint["dim"]), self.index_config)
+            write_index_files(self._index, dict(new_fingerprint), self.index_path, self.meta_path)
+        logger.info("index reset for embedder %s: %d tracklets to re-embed",
+                    _fp_text(new_fingerprint), n)
+        return int(n or 0)
+
+    # ---------------------------------------------------------------------- paths
+    def relpath(self, path: str | Path) -> str:
+        """``path`` relative to the data dir (posix); raises ValueError if outside it."""
+        p = Path(path)
+        p = p if p.is_absolute() else self.data_dir / p
+        return p.resolve().relative_to(self.data_dir).as_posix()
+
+    def crop_dir(self, video_id: int, track_id: int) -> Path:
+        """The folder for one tracklet's crops, ``crops/<video_id>/<track_id>/`` (created)."""
+        d = self.crops_dir / str(int(video_id)) / str(int(track_id))
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # -------------------------------------------------------------------- cameras
+    def get_or_create_camera(self, name: str) -> int:
+        """The id of camera ``name``, created if new."""
+        if not name:
+            raise ValueError("camera name must not be empty")
+        with self._session.begin() as s:
+            cam = s.scalar(select(Camera).where(Camera.name == name))
+            if cam is None:
+                cam = Camera(name=name)
+                s.add(cam)
+                s.flush()
+            return cam.id
+
+    def list_cameras(self) -> list[tuple[int, str]]:
+        """All cameras as ``(id, name)``, by name."""
+        with self._session() as s:
+            return [(c.id, c.name) for c in s.scalars(select(Camera).order_by(Camera.name))]
+
+    # --------------------------------------------------------------------- videos
+    @staticmethod
+    def _video_info(v: Video) -> VideoInfo:
+        return VideoInfo(v.id, v.camera_id, v.camera.name, v.path, v.content_hash, v.fps,
+                         v.duration_s, v.frame_count, v.start_time, v.status.value, v.error)
+
+    def add_video(self, path: str | Path, content_hash: str, camera: str, *,
+                  fps: float | None = None, duration_s: float | None = None,
+                  frame_count: int | None = None, start_time: dt.datetime | None = None) -> int:
+        """Register a video (status ``pending``) and return its id.
+
+        Raises:
+            DuplicateVideoError: a video with this content hash exists (its id is attached).
+        """
+        existing = self.find_video(content_hash)
+        if existing is not None:
+            raise DuplicateVideoError(existing.id, content_hash)
+        camera_id = self.get_or_create_camera(camera)
+        with self._session.begin() as s:
+            v = Video(camera_id=camera_id, path=str(path), content_hash=content_hash, fps=fps,
+                      duration_s=duration_s, frame_count=frame_count, start_time=start_time,
+                      status=VideoStatus.PENDING)
+            s.add(v)
+            s.flush()
+            return v.id
+
+    def find_video(self, content_hash: str) -> VideoInfo | None:
+        """The video with this content hash, or None (see ``sha256_file``)."""
+        with self._session() as s:
+            v = s.scalar(select(Video).where(Video.content_hash == content_hash))
+            return None if v is None else self._video_info(v)
+
+    def get_video(self, video_id: int) -> VideoInfo:
+        """One video; raises KeyError if absent."""
+        with self._session() as s:
+            v = s.get(Video, video_id)
+            if v is None:
+                raise KeyError(f"no video with id {video_id}")
+            return self._video_info(v)
+
+    def list_videos(self, status: str | None = None) -> list[VideoInfo]:
+        """All videos (optionally one status), by id."""
+        with self._session() as s:
+            q = select(Video).order_by(Video.id)
+            if status is not None:
+                q = q.where(Video.status == VideoStatus(status))
+            return [self._video_info(v) for v in s.scalars(q)]
+
+    def update_video(self, video_id: int, *, status: str | None = None,
+                     error: str | None = None, **fields: object) -> None:
+        """Set a video's status (``pending|indexing|done|failed``), error text, or metadata
+        (``fps``, ``duration_s``, ``frame_count``, ``start_time``, ``path``)."""
+        allowed = {"fps", "duration_s", "frame_count", "start_time", "path"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}; allowed: {allowed}")
+        with self._session.begin() as s:
+            v = s.get(Video, video_id)
+            if v is None:
+                raise KeyError(f"no video with id {video_id}")
+            if status is not None:
+                v.status = VideoStatus(status)
+            if error is not None or status is not None:
+                v.error = error
+            for key, value in fields.items():
+                setattr(v, key, value)
+
+    def delete_video(self, video_id: int, *, actor: str = "system") -> int:
+        """Delete a video, its tracklets, their vectors, feedback and crop files.
+
+        Returns the number of tracklets removed.
+        """
+        with self._lock:
+            with self._session.begin() as s:
+                v = s.get(Video, video_id)
+                if v is None:
+                    raise KeyError(f"no video with id {video_id}")
+                rows = s.execute(select(Tracklet.id, Tracklet.crop_paths, Tracklet.thumbnail_path)
+                                 .where(Tracklet.video_id == video_id)).all()
+                ids = [r.id for r in rows]
+                for part in _chunks(ids):
+                    s.execute(delete(Feedback).where(or_(Feedback.query_tracklet_id.in_(part),
+                                                         Feedback.candidate_tracklet_id.in_(part))))
+                    s.execute(delete(Tracklet).where(Tracklet.id.in_(part)))
+                s.add(AuditLog(actor=actor, action="delete_video",
+                               details={"video_id": video_id, "path": v.path, "tracklets": len(ids)}))
+                s.delete(v)
+            if self._index is not None and ids:
+                self._index.remove(np.array(ids, np.int64))
+                write_index_files(self._index, self.fingerprint, self.index_path, self.meta_path)
+        self._delete_files(video_id, rows)
+        logger.info("deleted video %d with %d tracklets", video_id, len(ids))
+        return len(ids)
+
+    def _delete_files(self, video_id: int, rows: Sequence) -> None:
+        for r in rows:
+            for rel in [*(r.crop_paths or []), r.thumbnail_path]:
+                if rel:
+                    path = (self.data_dir / rel).resolve()
+                    if path.is_relative_to(self.data_dir):
+                        path.unlink(missing_ok=True)
+        video_dir = self.crops_dir / str(int(video_id))
+        if video_dir.is_dir():
+            shutil.rmtree(video_dir)
+
+    # ------------------------------------------------------------------ tracklets
+    def add_tracklets(self, video_id: int, tracklets: Sequence[TrackletRecord],
+                      descriptors: np.ndarray, fingerprint: dict, *,
+                      mark_done: bool = True) -> list[int]:
+        """Store a video's tracklets with their descriptors in one transaction, then index them.
+
+        Args:
+            video_id: the video they come from.
+            tracklets: N records.
+            descriptors: ``(N, D)`` float32; L2-normalised here.
+            fingerprint: the embedder's fingerprint (dict with at least ``dim``).
+            mark_done: also set the video's status to ``done`` in the same transaction.
+
+        Returns:
+            The N new tracklet ids (== FAISS ids), in input order.
+
+        Raises:
+            FingerprintMismatchError: the gallery holds another embedder's descriptors.
+        """
+        self._check_fingerprint(fingerprint)
+        x = _normalise(descriptors, int(fingerprint["dim"]))
+        if len(x) != len(tracklets):
+            raise ValueError(f"{len(tracklets)} tracklets but {len(x)} descriptors")
+        with self._lock:
+            with self._session.begin() as s:
+                v = s.get(Video, video_id)
+                if v is None:
+                    raise KeyError(f"no video with id {video_id}")
+                if s.get(StoreMeta, _FP_KEY) is None:
+                    s.add(StoreMeta(key=_FP_KEY, value=dict(fingerprint)))
+                rows = [self._tracklet_row(v, t, vec) for t, vec in zip(tracklets, x, strict=True)]
+                s.add_all(rows)
+                if mark_done:
+                    v.status, v.error = VideoStatus.DONE, None
+                s.flush()
+                ids = [r.id for r in rows]
+            self._index_vectors(np.array(ids, np.int64), x, fingerprint)
+        return ids
+
+    def _tracklet_row(self, video: Video, t: TrackletRecord, vec: np.ndarray) -> Tracklet:
+        frames = np.asarray(t.frames, dtype=np.int64).reshape(-1)
+        if frames.size == 0:
+            raise ValueError(f"tracklet {t.track_id} has no frames")
+        return Tracklet(
+            video_id=video.id, camera_id=video.camera_id, track_id=int(t.track_id),
+            first_frame=int(frames[0]), last_frame=int(frames[-1]), start_s=float(t.start_s),
+            end_s=float(t.end_s), boxes=encode_boxes(frames, t.boxes_xyxy),
+            quality=float(t.quality), crop_paths=[self.relpath(p) for p in t.crop_paths],
+            thumbnail_path=None if t.thumbnail_path is None else self.relpath(t.thumbnail_path),
+            descriptor=encode_descriptor(vec))
+
+    def _index_vectors(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict) -> None:
+        if self._index is None:
+            self._index = VectorIndex(int(fingerprint["dim"]), self.index_config)
+        self._index.add(ids, x)
+        write_index_files(self._index, dict(fingerprint), self.index_path, self.meta_path)
+
+    def set_descriptors(self, ids: Sequence[int], descriptors: np.ndarray,
+                        fingerprint: dict) -> None:
+        """Store (re-)computed descriptors ``(N, D)`` for existing tracklets and index them.
+
+        Used after ``reset_index``; ids that already have a descriptor are refused.
+        """
+        self._check_fingerprint(fingerprint)
+        x = _normalise(descriptors, int(fingerprint["dim"]))
+        keys = np.asarray(ids, np.int64).reshape(-1)
+        if len(keys) != len(x):
+            raise ValueError(f"{len(keys)} ids but {len(x)} descriptors")
+        with self._lock:
+            with self._session.begin() as s:
+                if s.get(StoreMeta, _FP_KEY) is None:
+                    s.add(StoreMeta(key=_FP_KEY, value=dict(fingerprint)))
+                for key, vec in zip(keys, x, strict=True):
+                    t = s.get(Tracklet, int(key))
+                    if t is None:
+                        raise KeyError(f"no tracklet with id {int(key)}")
+                    if t.descriptor is not None:
+                        raise ValueError(f"tracklet {int(key)} already has a descriptor")
+                    t.descriptor = encode_descriptor(vec)
+            self._index_vectors(keys, x, fingerprint)
+
+    def tracklets_without_descriptor(self) -> list[int]:
+        """Ids of tracklets that still need a descriptor (after ``reset_index``)."""
+        with self._session() as s:
+            return list(s.scalars(select(Tracklet.id).where(Tracklet.descriptor.is_(None))
+                                  .order_by(Tracklet.id)))
+
+    def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
+        """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent."""
+        keys = [int(i) for i in np.asarray(ids).reshape(-1)]
+        found: dict[int, bytes] = {}
+        with self._session() as s:
+            for part in _chunks(keys):
+                found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
+                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).tuples().all())
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise KeyError(f"no descriptor for tracklets {missing[:10]}")
+        if not keys:
+            dim = (self.fingerprint or {}).get("dim", 0)
+            return np.zeros((0, int(dim)), np.float32)
+        return np.stack([decode_descriptor(found[k]) for k in keys])
+
+    def get_tracklets(self, ids: Sequence[int]) -> dict[int, TrackletInfo]:
+        """Metadata of the given tracklets, keyed by id (absent ids are left out)."""
+        out: dict[int, TrackletInfo] = {}
+        with self._session() as s:
+            for part in _chunks(list(np.asarray(ids).reshape(-1))):
+                out.update((t.id, self._info(t, cam, start)) for t, cam, start in
+                           s.execute(self._info_query().where(Tracklet.id.in_(part))).all())
+        return out
+
+    def list_tracklets(self, *, video_id: int | None = None, camera: str | None = None,
+                       limit: int | None = None, offset: int = 0) -> list[TrackletInfo]:
+        """Tracklets by id, optionally of one video or camera, paged with ``limit``/``offset``."""
+        q = self._info_query().order_by(Tracklet.id).offset(offset).limit(limit)
+        if video_id is not None:
+            q = q.where(Tracklet.video_id == video_id)
+        if camera is not None:
+            q = q.where(Camera.name == camera)
+        with self._session() as s:
+            return [self._info(t, cam, start) for t, cam, start in s.execute(q).all()]
+
+    @staticmethod
+    def _info_query():
+        return (select(Tracklet, Camera.name, Video.start_time)
+                .join(Video, Tracklet.video_id == Video.id)
+                .join(Camera, Tracklet.camera_id == Camera.id))
+
+    def _info(self, t: Tracklet, camera: str, start: dt.datetime | None) -> TrackletInfo:
+        return TrackletInfo(
+            t.id, t.video_id, t.camera_id, camera, t.track_id, t.first_frame, t.last_frame,
+            t.start_s, t.end_s, t.quality, tuple(self.data_dir / p for p in t.crop_paths or []),
+            None if t.thumbnail_path is None else self.data_dir / t.thumbnail_path,
+            start, t.descriptor is not None)
+
+    def get_boxes(self, tracklet_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(frames (N,) int64, boxes_xyxy (N, 4) float32 pixels)`` of one tracklet."""
+        with self._session() as s:
+            blob = s.scalar(select(Tracklet.boxes).where(Tracklet.id == tracklet_id))
+        if blob is None:
+            raise KeyError(f"no tracklet with id {tracklet_id}")
+        return decode_boxes(blob)
+
+    # ------------------------------------------------------------- vector search
+    def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores (Q, k), ids (Q, k))`` for ``(Q, D)`` queries; see ``VectorIndex``."""
+        with self._lock:
+            if self._index is None:
+                q = np.atleast_2d(queries)
+                return (np.full((len(q), k), -np.inf, np.float32),
+                        np.full((len(q), k), -1, np.int64))
+            return self._index.search(queries, k)
+
+    # ------------------------------------------------------- feedback and audit
+    def add_feedback(self, query_id: int, candidate_id: int, same: bool, *,
+                     actor: str | None = None) -> int:
+        """Record that ``candidate_id`` is (``same=True``) or is not the query's person."""
+        if query_id == candidate_id:
+            raise ValueError("feedback needs two different tracklets")
+        with self._session.begin() as s:
+            for tid in (query_id, candidate_id):
+                if s.get(Tracklet, tid) is None:
+                    raise KeyError(f"no tracklet with id {tid}")
+            fb = Feedback(query_tracklet_id=query_id, candidate_tracklet_id=candidate_id,
+                          same=bool(same), actor=actor)
+            s.add(fb)
+            s.flush()
+            return fb.id
+
+    def get_feedback(self, tracklet_id: int) -> tuple[list[int], list[int]]:
+        """``(confirmed, rejected)`` tracklet ids judged against ``tracklet_id`` (either side of
+        the pair; the latest verdict on a pair wins)."""
+        with self._session() as s:
+            rows = s.execute(select(Feedback).where(or_(
+                Feedback.query_tracklet_id == tracklet_id,
+                Feedback.candidate_tracklet_id == tracklet_id)).order_by(Feedback.id)).scalars()
+            verdict: dict[int, bool] = {}
+            for fb in rows:
+                other = (fb.candidate_tracklet_id if fb.query_tracklet_id == tracklet_id
+                         else fb.query_tracklet_id)
+                verdict[other] = fb.same
+        return ([k for k, v in verdict.items() if v], [k for k, v in verdict.items() if not v])
+
+    def log_action(self, actor: str, action: str, details: dict | None = None) -> None:
+        """Append an audit-log entry (JSON-serialisable ``details``)."""
+        with self._session.begin() as s:
+            s.add(AuditLog(actor=actor, action=action, details=dict(details or {})))
+
+    def audit_entries(self, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The latest audit entries, newest first."""
+        q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+        if action is not None:
+            q = q.where(AuditLog.action == action)
+        with self._session() as s:
+            return [AuditEntry(a.id, a.actor, a.action, dict(a.details), a.created_at)
+                    for a in s.scalars(q)]
+
+    def stats(self) -> dict:
+        """Counts and index state: cameras, videos per status, tracklets, vectors, index kind."""
+        with self._session() as s:
+            by_status = dict(s.execute(select(Video.status, func.count(Video.id))
+                                       .group_by(Video.status)).tuples().all())
+            out = {"cameras": s.scalar(select(func.count(Camera.id))),
+                   "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
+                   "tracklets": s.scalar(select(func.count(Tracklet.id)))}
+        out.update(vectors=0 if self._index is None else self._index.ntotal,
+                   index_kind=None if self._index is None else self._index.kind,
+                   fingerprint=self.fingerprint, data_dir=str(self.data_dir))
+        return out

@@ -1,0 +1,120 @@
+"""Bringing the derived vector index in line with the database (the source of truth)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from reid.store._index import IndexConfig, IndexFileError, VectorIndex, atomic_write_bytes
+from reid.store._records import RepairReport
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["read_index_meta", "sync_index", "write_index_files"]
+
+# Rebuild from scratch rather than patch when more than this share of the ids differ.
+_REBUILD_SHARE = 0.5
+
+
+def read_index_meta(path: Path) -> dict | None:
+    """``vectors.json`` as a dict, or None when missing or unreadable."""
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: Path,
+                      meta_path: Path) -> None:
+    """Save ``vectors.faiss`` and then ``vectors.json`` (fingerprint, dim, count), both atomically."""
+    index.save(index_path)
+    meta = {"fingerprint": fingerprint, "dim": index.dim, "count": index.ntotal,
+            "kind": index.kind, "configured_kind": index.config.kind}
+    atomic_write_bytes(meta_path, [json.dumps(meta, indent=2, sort_keys=True).encode()])
+
+
+def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: IndexConfig,
+                  report: RepairReport) -> VectorIndex | None:
+    meta = read_index_meta(meta_path)
+    if not index_path.exists():
+        report.actions.append(f"{index_path.name} is missing")
+        return None
+    if meta is None:
+        report.actions.append(f"{meta_path.name} is missing or unreadable")
+        return None
+    if meta.get("fingerprint") != fingerprint:
+        report.actions.append(f"{meta_path.name} records another embedder fingerprint than the DB")
+        return None
+    try:
+        index = VectorIndex.load(index_path, config)
+    except IndexFileError as exc:
+        report.actions.append(str(exc))
+        return None
+    if index.dim != int(fingerprint["dim"]):
+        report.actions.append(f"index dimension {index.dim} != fingerprint dim {fingerprint['dim']}")
+        return None
+    if meta.get("count") != index.ntotal:
+        report.actions.append(
+            f"{meta_path.name} count {meta.get('count')} != index count {index.ntotal}")
+    return index
+
+
+def sync_index(
+    index_path: Path,
+    meta_path: Path,
+    fingerprint: dict | None,
+    config: IndexConfig,
+    db_ids: np.ndarray,
+    fetch: Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]],
+) -> tuple[VectorIndex | None, RepairReport]:
+    """Load the vector index and repair it against the database.
+
+    Args:
+        index_path: ``vectors.faiss``.
+        meta_path: ``vectors.json``.
+        fingerprint: the embedder fingerprint recorded in the database (None: no descriptors yet).
+        config: index configuration.
+        db_ids: ``(N,)`` ids of tracklets that have a descriptor in the database.
+        fetch: yields ``(ids, vectors (n, D))`` chunks from the database for the given ids.
+
+    Returns:
+        ``(index, report)``; the index is None only when the database has no fingerprint.
+    """
+    report = RepairReport()
+    if fingerprint is None:
+        return None, report
+    index = _load_or_none(index_path, meta_path, fingerprint, config, report)
+    db_ids = np.asarray(db_ids, dtype=np.int64)
+    if index is not None:
+        have = index.ids()
+        missing, extra = np.setdiff1d(db_ids, have), np.setdiff1d(have, db_ids)
+        if index.kind != config.target_kind(len(db_ids)):
+            report.actions.append(f"index kind {index.kind!r} does not match the configuration")
+            index = None
+        elif missing.size + extra.size > _REBUILD_SHARE * max(len(db_ids), 1) and len(db_ids) > 0:
+            report.actions.append(f"{missing.size} ids missing, {extra.size} extra: rebuilding")
+            index = None
+        else:
+            if extra.size:
+                report.removed = index.remove(extra)
+                report.actions.append(f"removed {extra.size} ids that the database lacks")
+            for ids, vectors in fetch(missing):
+                index.add(ids, vectors)
+                report.added += len(ids)
+            if missing.size:
+                report.actions.append(f"added {missing.size} database descriptors the index lacked")
+    if index is None:
+        index = VectorIndex(int(fingerprint["dim"]), config)
+        for ids, vectors in fetch(db_ids):
+            index.add(ids, vectors)
+        report.rebuilt, report.added = True, len(db_ids)
+        report.actions.append(f"rebuilt the index from {len(db_ids)} database descriptors")
+    if report.changed:
+        write_index_files(index, fingerprint, index_path, meta_path)
+        logger.warning("vector index repaired: %s", "; ".join(report.actions))
+    return index, report
