@@ -57,6 +57,7 @@ class VideoTracker:
         video_id: id stored in the tracklets (default: the file stem).
         camera_id: camera name stored in the tracklets (default: ``video_id``).
         stride: process every ``stride``-th frame.
+        max_frames: only the first ``max_frames`` frames of the video (``None``: all).
         start_time: wall-clock POSIX seconds of the first frame, if known.
         with_crops: collect crops and thumbnails (RGB uint8 ``(H, W, 3)``).
         progress: optional ``progress(done, total)`` callback.
@@ -65,10 +66,11 @@ class VideoTracker:
 
     def __init__(self, video: str | os.PathLike[str], detector: Detector,
                  config: TrackingConfig | str = "bytetrack", *, video_id: str | None = None,
-                 camera_id: str | None = None, stride: int = 1, start_time: float | None = None,
+                 camera_id: str | None = None, stride: int = 1, max_frames: int | None = None,
+                 start_time: float | None = None,
                  with_crops: bool = True, progress: ProgressFn | None = None,
                  on_frame: FrameFn | None = None):
-        self.reader = VideoReader(video, stride=stride)
+        self.reader = VideoReader(video, stride=stride, max_frames=max_frames)
         self.detector = detector
         self.config = config if isinstance(config, TrackingConfig) else load_tracking_config(config)
         self.video_id = video_id or Path(video).stem
@@ -84,6 +86,12 @@ class VideoTracker:
     def info(self) -> VideoInfo:
         """The video's fps, size and announced frame count."""
         return self.reader.info
+
+    @property
+    def total_frames(self) -> int:
+        """Frames this run will read (announced count, capped by ``max_frames``)."""
+        n = self.reader.info.frame_count
+        return min(n, self.reader.max_frames) if self.reader.max_frames is not None else n
 
     def run(self) -> Iterator[Tracklet]:
         """Yield kept tracklets as their tracks finish (then the rest at the end of the video)."""
@@ -139,7 +147,7 @@ class VideoTracker:
         if self.on_frame is not None:
             self.on_frame(frame, tracked)
         if self.progress is not None:
-            self.progress(frame.index + 1, self.reader.info.frame_count)
+            self.progress(frame.index + 1, self.total_frames)
         finished = builder.finish_stale(frame.index, gap_frames)
         yield from self._emit(finished, builder, stitcher, now=frame.timestamp)
 

@@ -80,17 +80,20 @@ class VideoReader:
         stride: yield every ``stride``-th frame (1 = all frames); skipped frames are grabbed, not
             converted.
         default_fps: fps assumed when the container reports none (with a warning).
+        max_frames: stop after this many frames of the video (``None``: read to the end).
 
     Raises:
         FileNotFoundError: the path does not exist.
         VideoError: the file is not a decodable video or has zero frames.
     """
 
-    def __init__(self, path: str | os.PathLike[str], stride: int = 1, default_fps: float = 25.0):
+    def __init__(self, path: str | os.PathLike[str], stride: int = 1, default_fps: float = 25.0,
+                 max_frames: int | None = None):
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self.path = str(path)
         self.stride = int(stride)
+        self.max_frames = max_frames
         if not Path(self.path).is_file():
             raise FileNotFoundError(f"video file not found: {self.path}")
         self.stats = ReadStats()
@@ -137,6 +140,8 @@ class VideoReader:
         try:
             while True:
                 index += 1
+                if self.max_frames is not None and index >= self.max_frames:
+                    break
                 want = index % self.stride == 0
                 ok = cap.grab()
                 image = None
@@ -171,6 +176,8 @@ class VideoReader:
 
     def _finish(self, last_index: int) -> None:
         expected = self.info.frame_count
+        if self.max_frames is not None:
+            expected = min(expected, self.max_frames)
         seen = self.stats.decoded + self.stats.failed
         # Containers often over-announce by a frame or two; only call it truncated beyond that.
         if expected > 0 and seen < expected - 2 and last_index >= 0:
