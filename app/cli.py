@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Modules under app/commands, in the order their subcommands appear in `reid --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "models",
+    "track",
     "train", "eval", "export",
 )
 
