@@ -406,7 +406,7 @@ class Store:
         with self._session() as s:
             for part in _chunks(keys):
                 found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
-                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).tuples().all())
+                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all())
         missing = [k for k in keys if k not in found]
         if missing:
             raise KeyError(f"no descriptor for tracklets {missing[:10]}")
@@ -514,7 +514,7 @@ class Store:
         """Counts and index state: cameras, videos per status, tracklets, vectors, index kind."""
         with self._session() as s:
             by_status = dict(s.execute(select(Video.status, func.count(Video.id))
-                                       .group_by(Video.status)).tuples().all())
+                                       .group_by(Video.status)).all())
             out = {"cameras": s.scalar(select(func.count(Camera.id))),
                    "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
                    "tracklets": s.scalar(select(func.count(Tracklet.id)))}

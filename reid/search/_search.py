@@ -1,0 +1,177 @@
+"""Cross-camera search over a ``reid.store.Store``: FAISS candidates, filters, optional re-ranking.
+
+Pipeline: query vector (a tracklet's descriptor, joined by feedback-confirmed matches, or the mean of
+uploaded-image vectors) -> top-``candidates`` from the vector index (grown until ``k`` survive the
+filters or the gallery is exhausted) -> filters -> optional average query expansion (search again)
+-> optional k-reciprocal re-ranking within the surviving candidates -> top ``k``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import numpy as np
+
+from reid.search._types import SearchFilters, SearchOptions, SearchResponse, SearchResult
+from reid.search.rerank import average_query_expansion, k_reciprocal_rerank
+from reid.store import Store, TrackletInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["overlaps_on_camera", "search_tracklet", "search_vectors"]
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+
+
+def _in_window(info: TrackletInfo, f: SearchFilters) -> bool:
+    if f.time_from is None and f.time_to is None:
+        return True
+    if isinstance(f.time_from, dt.datetime) or isinstance(f.time_to, dt.datetime):
+        if info.start_time is None:
+            return False
+        start, end = info.start_time, info.end_time
+        lo = None if f.time_from is None else _utc(f.time_from)
+        hi = None if f.time_to is None else _utc(f.time_to)
+    else:
+        start, end, lo, hi = info.start_s, info.end_s, f.time_from, f.time_to
+    return (lo is None or end >= lo) and (hi is None or start <= hi)
+
+
+def overlaps_on_camera(a: TrackletInfo, b: TrackletInfo) -> bool:
+    """True when ``a`` and ``b`` are on one camera at overlapping times (so different people).
+
+    Compared in video seconds within one video, else in absolute time when both are known;
+    unknown relative timing counts as no overlap. Touching intervals do not overlap.
+    """
+    if a.camera_id != b.camera_id:
+        return False
+    if a.video_id == b.video_id:
+        return a.start_s < b.end_s and b.start_s < a.end_s
+    if a.start_time is None or b.start_time is None:
+        return False
+    return a.start_time < b.end_time and b.start_time < a.end_time
+
+
+def _passes(info: TrackletInfo, f: SearchFilters, query: TrackletInfo | None) -> bool:
+    if f.cameras is not None and info.camera not in f.cameras:
+        return False
+    if info.duration_s < f.min_duration_s or not _in_window(info, f):
+        return False
+    if query is None:
+        return True
+    if info.id == query.id:
+        return False
+    if f.exclude_same_video and info.video_id == query.video_id:
+        return False
+    if f.exclude_same_camera and info.camera_id == query.camera_id:
+        return False
+    return not overlaps_on_camera(query, info)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    v = np.asarray(x, np.float32).mean(axis=0) if np.ndim(x) == 2 else np.asarray(x, np.float32)
+    norm = float(np.linalg.norm(v))
+    if not np.isfinite(norm) or norm == 0:
+        raise ValueError("query vector is zero or not finite")
+    return (v / norm).astype(np.float32)
+
+
+def _candidates(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
+                query: TrackletInfo | None, rejected: set[int],
+                ) -> tuple[list[tuple[TrackletInfo, float]], int]:
+    """Filtered ``(info, cosine score)`` pairs, best first, and the candidate count used."""
+    n = 0 if store.index is None else store.index.ntotal
+    kc = min(n, max(opts.candidates, opts.k))
+    while True:
+        if kc == 0:
+            return [], 0
+        scores, ids = store.search_vectors(q[None, :], kc)
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        infos = store.get_tracklets([i for i, _ in hits])
+        keep = [(infos[i], s) for i, s in hits
+                if i in infos and i not in rejected
+                and (f.min_score is None or s >= f.min_score) and _passes(infos[i], f, query)]
+        below = f.min_score is not None and hits and hits[-1][1] < f.min_score
+        if len(keep) >= opts.k or kc >= n or below:
+            return keep, kc
+        kc = min(n, kc * 4)
+
+
+def _rerank(store: Store, q: np.ndarray, keep: list[tuple[TrackletInfo, float]],
+            opts: SearchOptions) -> tuple[list[tuple[TrackletInfo, float]], list[float]]:
+    g = store.get_descriptors([info.id for info, _ in keep])
+    q_g = np.clip(2.0 - 2.0 * (g @ q), 0.0, None)[None, :]
+    g_g = np.clip(2.0 - 2.0 * (g @ g.T), 0.0, None)
+    final = k_reciprocal_rerank(q_g, np.zeros((1, 1), np.float32), g_g, k1=opts.k1, k2=opts.k2,
+                                lambda_value=opts.lambda_value)[0]
+    order = np.argsort(final, kind="stable")
+    return [keep[i] for i in order], [float(final[i]) for i in order]
+
+
+def _run(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
+         query: TrackletInfo | None, response: SearchResponse) -> SearchResponse:
+    rejected = set(response.rejected)
+    keep, used = _candidates(store, q, f, opts, query, rejected)
+    if opts.query_expansion and keep:
+        top = store.get_descriptors([info.id for info, _ in keep[:opts.qe_top]])
+        q = average_query_expansion(q, top)
+        keep, used = _candidates(store, q, f, opts, query, rejected)
+        response.expanded = True
+    distances: list[float | None] = [None] * len(keep)
+    if opts.rerank and len(keep) > 1:
+        keep, distances = _rerank(store, q, keep, opts)
+        response.reranked = True
+    response.candidates = used
+    response.results = [
+        SearchResult(rank=r + 1, tracklet_id=info.id, video_id=info.video_id,
+                     camera_id=info.camera_id, camera=info.camera, track_id=info.track_id,
+                     start_s=info.start_s, end_s=info.end_s, start_time=info.start_time,
+                     end_time=info.end_time, score=score, thumbnail_path=info.thumbnail_path,
+                     rerank_distance=dist)
+        for r, ((info, score), dist) in enumerate(zip(keep[:opts.k], distances[:opts.k],
+                                                      strict=True))]
+    return response
+
+
+def search_tracklet(store: Store, tracklet_id: int, filters: SearchFilters | None = None,
+                    options: SearchOptions | None = None) -> SearchResponse:
+    """Where else does the person of ``tracklet_id`` appear?
+
+    The query tracklet itself and tracklets overlapping it in time on its own camera are never
+    returned. With ``options.use_feedback``, saved feedback confirmed as the same person joins the
+    query (mean of descriptors) and feedback rejected is dropped.
+
+    Raises:
+        KeyError: no such tracklet, or it has no descriptor yet (re-indexing in progress).
+    """
+    f, opts = filters or SearchFilters(), options or SearchOptions()
+    info = store.get_tracklets([tracklet_id]).get(tracklet_id)
+    if info is None:
+        raise KeyError(f"no tracklet with id {tracklet_id}")
+    response = SearchResponse(query_tracklet_id=tracklet_id)
+    vectors = store.get_descriptors([tracklet_id])
+    if opts.use_feedback:
+        confirmed, rejected = store.get_feedback(tracklet_id)
+        present = store.get_tracklets(confirmed)
+        response.confirmed = [c for c in confirmed if c in present and present[c].has_descriptor]
+        response.rejected = rejected
+        if response.confirmed:
+            vectors = np.vstack([vectors, store.get_descriptors(response.confirmed)])
+    return _run(store, _unit(vectors), f, opts, info, response)
+
+
+def search_vectors(store: Store, vectors: np.ndarray, filters: SearchFilters | None = None,
+                   options: SearchOptions | None = None) -> SearchResponse:
+    """Search with descriptors of uploaded images: ``(D,)`` or ``(M, D)`` (averaged into one
+    normalised query). Same-video, same-camera and time-overlap exclusions need a query tracklet
+    and do not apply here; the other filters do."""
+    f, opts = filters or SearchFilters(), options or SearchOptions()
+    q = _unit(vectors)
+    fp = store.fingerprint
+    if fp is not None and q.shape[0] != int(fp["dim"]):
+        raise ValueError(f"query dimension {q.shape[0]} != gallery descriptor dimension "
+                         f"{fp['dim']}; embed the query with the gallery's embedder")
+    return _run(store, q, f, opts, None, SearchResponse())
