@@ -144,7 +144,12 @@ class Store:
         """The vector index (None until the first descriptors are stored)."""
         return self._index
 
-    def _check_fingerprint(self, fingerprint: dict) -> dict | None:
+    def check_fingerprint(self, fingerprint: dict) -> dict | None:
+        """Return the gallery's fingerprint (None when empty) if ``fingerprint`` may be added.
+
+        Raises:
+            FingerprintMismatchError: the gallery holds another embedder's descriptors.
+        """
         if "dim" not in fingerprint:
             raise ValueError("an embedder fingerprint needs at least a 'dim' entry")
         current = self.fingerprint
@@ -331,7 +336,7 @@ class Store:
         Raises:
             FingerprintMismatchError: the gallery holds another embedder's descriptors.
         """
-        self._check_fingerprint(fingerprint)
+        self.check_fingerprint(fingerprint)
         x = _normalise(descriptors, int(fingerprint["dim"]))
         if len(x) != len(tracklets):
             raise ValueError(f"{len(tracklets)} tracklets but {len(x)} descriptors")
@@ -375,7 +380,7 @@ class Store:
 
         Used after ``reset_index``; ids that already have a descriptor are refused.
         """
-        self._check_fingerprint(fingerprint)
+        self.check_fingerprint(fingerprint)
         x = _normalise(descriptors, int(fingerprint["dim"]))
         keys = np.asarray(ids, np.int64).reshape(-1)
         if len(keys) != len(x):

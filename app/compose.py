@@ -1,0 +1,37 @@
+"""The composition root: settings in, a ready ``ReidService`` out. Nothing else builds services."""
+
+from __future__ import annotations
+
+import logging
+
+from app.settings import Settings
+from reid.embed import create_embedder
+from reid.service import ReidService
+from reid.store import IndexConfig, Store
+from tracking import create_detector, load_tracking_config
+
+logger = logging.getLogger(__name__)
+
+
+def build_service(settings: Settings) -> ReidService:
+    """Open the gallery and build the detector, embedder and tracker configuration.
+
+    Offline fallbacks (HOG detector, MobileNetV2 embedder) are logged here and flagged in the
+    service status, never silent.
+    """
+    store = Store(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=settings.index))
+    if store.repair_report.changed:
+        logger.warning("vector index repaired on open: %s", "; ".join(store.repair_report.actions))
+    embedder = create_embedder(
+        settings.embedder, checkpoint=settings.checkpoint, clip_weights=settings.clip_weights,
+        device=settings.device,
+    )
+    yolo_kwargs = {"weights": settings.yolo_weights, "device": settings.device}
+    detector = create_detector(settings.detector, **(yolo_kwargs if settings.detector == "yolo" else {}))
+    fallback = settings.detector == "yolo" and detector.name != "yolo"
+    logger.info("detector: %s%s; embedder: %s (%d-d)%s", detector.name, " (fallback)" if fallback else "",
+                embedder.name, embedder.dim, " (fallback)" if embedder.is_fallback else "")
+    return ReidService(
+        store, detector, embedder, load_tracking_config(settings.tracker), stride=settings.stride,
+        detector_fallback=fallback,
+    )

@@ -1,0 +1,85 @@
+"""Application settings: read once by the composition root, then passed down as plain values."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "reid-data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service is built from.
+
+    Attributes:
+        data_dir: the gallery folder (``reid.db``, ``vectors.faiss``, ``crops/``...).
+        db_url: SQLAlchemy URL; default SQLite in the data dir (PostgreSQL works unchanged).
+        detector: ``"yolo"`` (falls back to HOG, with a warning, when weights are unavailable) or ``"hog"``.
+        yolo_weights: ultralytics weights name or path.
+        tracker: ``"bytetrack"``, ``"botsort"`` or a tracking YAML path.
+        stride: index every ``stride``-th frame.
+        embedder: ``"auto"``, ``"tfclip"``, ``"clip"`` or ``"mobilenet"``
+            (see ``reid.embed.create_embedder``).
+        checkpoint: a TF-CLIP inference checkpoint (``reid export``); used by ``auto`` when set.
+        clip_weights: CLIP weights for the zero-shot descriptor (a tag or a local file).
+        index: vector index kind (``flat``, ``hnsw``, ``ivfpq``, ``auto``).
+        device: torch device for the embedder and YOLO.
+    """
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    db_url: str | None = None
+    detector: str = "yolo"
+    yolo_weights: str = "yolo11n.pt"
+    tracker: str = "bytetrack"
+    stride: int = 1
+    embedder: str = "auto"
+    checkpoint: str | None = None
+    clip_weights: str = "openai"
+    index: str = "flat"
+    device: str = "cpu"
+
+    @classmethod
+    def from_sources(
+        cls, args: argparse.Namespace | None = None, env: dict[str, str] | None = None
+    ) -> Settings:
+        """Defaults, overridden by ``REID_<FIELD>`` environment variables, overridden by CLI args
+        (attributes of ``args`` with the field's name that are not None)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"REID_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = raw
+            arg = getattr(args, f.name, None) if args is not None else None
+            if arg is not None:
+                values[f.name] = arg
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"])).expanduser()
+        if "stride" in values:
+            values["stride"] = int(values["stride"])
+            if values["stride"] < 1:
+                raise ValueError(f"stride must be >= 1, got {values['stride']}")
+        return cls(**values)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = False) -> None:
+    """The options every gallery command shares (and, with ``indexing``, the pipeline's)."""
+    parser.add_argument("--data-dir", dest="data_dir", help=f"gallery folder (default ./{DEFAULT_DATA_DIR}, "
+                        "or $REID_DATA_DIR)")
+    parser.add_argument("--embedder", choices=("auto", "tfclip", "clip", "mobilenet"),
+                        help="descriptor model (default auto: TF-CLIP checkpoint, else zero-shot CLIP, "
+                        "else the offline MobileNetV2 fallback)")
+    parser.add_argument("--checkpoint", help="TF-CLIP inference checkpoint written by `reid export`")
+    parser.add_argument("--clip-weights", dest="clip_weights",
+                        help="CLIP weights tag or file (default openai)")
+    parser.add_argument("--device", help="torch device (default cpu)")
+    if indexing:
+        parser.add_argument("--detector", choices=("yolo", "hog"), help="person detector (default yolo)")
+        parser.add_argument("--yolo-weights", dest="yolo_weights", help="YOLO weights name or path")
+        parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
+        parser.add_argument("--stride", type=int, help="process every N-th frame (default 1)")
+        parser.add_argument("--index", choices=("flat", "hnsw", "ivfpq", "auto"),
+                            help="vector index kind (default flat: exact)")

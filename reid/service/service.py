@@ -1,0 +1,278 @@
+"""``ReidService``: the facade the CLI and the web UI call (ingest, browse, search, export)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from reid.embed import Embedder
+from reid.search import SearchFilters, SearchOptions, search_tracklet, search_vectors
+from reid.service import export as exporting
+from reid.service.indexer import IndexJob, run_index_job
+from reid.service.render import render_clip, render_frames
+from reid.service.types import IndexReport, Match, ProgressFn, SearchRequest, SearchResponse, ServiceStatus
+from reid.store import Store, TrackletInfo, VideoInfo, sha256_file
+from tracking import Detector, TrackingConfig
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv"})
+
+
+class ReidService:
+    """Ingest videos into a gallery and answer "where else does this person appear?".
+
+    Built once by the composition root (``app.compose.build_service``) from plain objects. Indexing
+    jobs run one at a time (a lock); searches run concurrently with them and with each other.
+
+    Args:
+        store: the gallery.
+        detector: person detector used for indexing.
+        embedder: descriptor extractor; must match the gallery's fingerprint.
+        tracking_config: tracker and tracklet settings.
+        stride: process every ``stride``-th frame when indexing.
+        detector_fallback: the detector in use is an offline fallback (shown in the status).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        detector: Detector,
+        embedder: Embedder,
+        tracking_config: TrackingConfig,
+        *,
+        stride: int = 1,
+        detector_fallback: bool = False,
+    ) -> None:
+        self.store = store
+        self.detector = detector
+        self.embedder = embedder
+        self.tracking_config = tracking_config
+        self.stride = stride
+        self.detector_fallback = detector_fallback
+        self._index_lock = threading.Lock()
+        self._render_lock = threading.Lock()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.store.data_dir
+
+    # ------------------------------------------------------------------ ingest
+    def index_video(
+        self,
+        path: str | Path,
+        camera: str | None = None,
+        start_time: dt.datetime | None = None,
+        progress: ProgressFn | None = None,
+        actor: str = "cli",
+    ) -> IndexReport:
+        """Index one video file; never raises for a bad file (the report says what went wrong).
+
+        A file whose content is already indexed is skipped (``"duplicate"``); one whose earlier run
+        was interrupted or failed is cleaned up and indexed again.
+        """
+        path = Path(path).expanduser().resolve()
+        camera = (camera or path.stem).strip()
+        t0 = time.perf_counter()
+        if not path.is_file():
+            return IndexReport(str(path), camera, "failed", error=f"no such file: {path}")
+        self.store.check_fingerprint(self.embedder.fingerprint)
+        with self._index_lock:
+            content_hash = sha256_file(path)
+            existing = self.store.find_video(content_hash)
+            if existing is not None and existing.status == "done":
+                logger.info("%s is already indexed as video %d; skipped", path, existing.id)
+                return IndexReport(str(path), existing.camera, "duplicate", video_id=existing.id,
+                                   elapsed_s=time.perf_counter() - t0)
+            if existing is not None:
+                logger.info("video %d (%s) was left %s; indexing it again",
+                            existing.id, path, existing.status)
+                self.store.delete_video(existing.id, actor=actor)
+            video_id = self.store.add_video(path, content_hash, camera, start_time=start_time)
+            self.store.update_video(video_id, status="indexing")
+            self.store.log_action(actor, "index_video", {"video_id": video_id, "path": str(path)})
+            job = IndexJob(self.store, self.detector, self.embedder, self.tracking_config, video_id,
+                           path, camera, start_time, self.stride, progress)
+            try:
+                report = run_index_job(job)
+            except Exception as exc:  # one bad file must not stop a batch
+                message = f"{type(exc).__name__}: {exc}"
+                logger.warning("indexing %s failed: %s", path, message,
+                               exc_info=logger.isEnabledFor(logging.DEBUG))
+                self.store.update_video(video_id, status="failed", error=message)
+                return IndexReport(str(path), camera, "failed", video_id=video_id, error=message,
+                                   elapsed_s=time.perf_counter() - t0)
+        if progress is not None:
+            progress(1.0, f"{path.name}: {report.tracklets} people tracked")
+        return report
+
+    def index_folder(self, root: str | Path, progress: ProgressFn | None = None, actor: str = "cli",
+                     start_time: dt.datetime | None = None) -> list[IndexReport]:
+        """Index every video under ``root``; the camera is the first sub-folder name (files directly
+        in ``root`` use their file stem)."""
+        files = list(iter_videos(root))
+        reports = []
+        for i, (path, camera) in enumerate(files):
+            def sub(fraction: float, message: str, i: int = i) -> None:
+                if progress is not None:
+                    progress((i + fraction) / len(files), message)
+
+            reports.append(self.index_video(path, camera, start_time, sub, actor))
+        return reports
+
+    def delete_video(self, video_id: int, actor: str = "cli") -> int:
+        """Delete a video with its tracklets, vectors and crops; returns the tracklets removed."""
+        with self._index_lock:
+            return self.store.delete_video(video_id, actor=actor)
+
+    # ------------------------------------------------------------------ browse
+    def list_cameras(self) -> list[str]:
+        return [name for _, name in self.store.list_cameras()]
+
+    def list_videos(self) -> list[VideoInfo]:
+        return self.store.list_videos()
+
+    def list_tracklets(self, camera: str | None = None, video_id: int | None = None,
+                       limit: int | None = 500) -> list[TrackletInfo]:
+        return self.store.list_tracklets(camera=camera, video_id=video_id, limit=limit)
+
+    def get_tracklet(self, tracklet_id: int) -> TrackletInfo:
+        info = self.store.get_tracklets([tracklet_id]).get(tracklet_id)
+        if info is None:
+            raise KeyError(f"no tracklet with id {tracklet_id}")
+        return info
+
+    # ------------------------------------------------------------------ search
+    def search(self, request: SearchRequest, actor: str = "cli") -> SearchResponse:
+        """Run a search (by tracklet or by images) and write it to the audit log."""
+        t0 = time.perf_counter()
+        filters = SearchFilters(
+            cameras=request.cameras, time_from=request.time_from, time_to=request.time_to,
+            min_duration_s=request.min_duration_s, exclude_same_video=request.exclude_same_video,
+            exclude_same_camera=request.exclude_same_camera, min_score=request.score_threshold,
+        )
+        options = SearchOptions(k=request.top_k, rerank=request.rerank,
+                                query_expansion=request.query_expansion, use_feedback=request.use_feedback)
+        query = None
+        if request.tracklet_id is not None:
+            query = self.get_tracklet(request.tracklet_id)
+            found = search_tracklet(self.store, request.tracklet_id, filters, options)
+        elif request.images:
+            vectors = self.embedder.embed_images(request.images)
+            found = search_vectors(self.store, vectors, filters, options)
+        else:
+            raise ValueError("a search needs a tracklet id or at least one person image")
+        infos = self.store.get_tracklets([r.tracklet_id for r in found.results])
+        confirmed = set(found.confirmed)
+        matches = [Match(infos[r.tracklet_id], r.score, rank, True if r.tracklet_id in confirmed else None)
+                   for rank, r in enumerate((r for r in found.results if r.tracklet_id in infos), start=1)]
+        notes = []
+        if found.reranked:
+            notes.append("re-ranked (k-reciprocal)")
+        if found.expanded:
+            notes.append("query expansion")
+        if found.confirmed or found.rejected:
+            notes.append(f"feedback: {len(found.confirmed)} confirmed, {len(found.rejected)} rejected")
+        self.store.log_action(actor, "search", {
+            "tracklet_id": request.tracklet_id, "images": len(request.images or []),
+            "results": len(matches), "cameras": request.cameras,
+        })
+        return SearchResponse(query, matches, time.perf_counter() - t0, notes)
+
+    def add_feedback(self, query_id: int, candidate_id: int, same: bool, actor: str = "cli") -> None:
+        """Save "same person" / "not this person" for a pair; later searches use it."""
+        self.store.add_feedback(query_id, candidate_id, same, actor=actor)
+        self.store.log_action(actor, "feedback", {"query": query_id, "candidate": candidate_id, "same": same})
+
+    # ---------------------------------------------------------------- playback
+    def render_clip(self, tracklet_id: int) -> Path:
+        """A short clip of the tracklet with its box drawn, cached under ``clips/`` in the data dir."""
+        info = self.get_tracklet(tracklet_id)
+        out_stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
+        for suffix in (".webm", ".mp4"):
+            if out_stem.with_suffix(suffix).is_file():
+                return out_stem.with_suffix(suffix)
+        frames, boxes = self.store.get_boxes(tracklet_id)
+        video = self.store.get_video(info.video_id)
+        with self._render_lock:
+            return render_clip(video.path, frames, boxes, out_stem, label=f"{info.camera} #{info.track_id}")
+
+    def render_frames(self, tracklet_id: int, n: int = 6) -> list[np.ndarray]:
+        """``n`` annotated RGB frames of the tracklet (a strip, when a clip cannot be played)."""
+        info = self.get_tracklet(tracklet_id)
+        frames, boxes = self.store.get_boxes(tracklet_id)
+        video = self.store.get_video(info.video_id)
+        return render_frames(video.path, frames, boxes, n, label=f"{info.camera} #{info.track_id}")
+
+    # ------------------------------------------------------------------ export
+    def export(self, response: SearchResponse, fmt: str, actor: str = "cli") -> Path:
+        """Write matches as ``csv``, ``json`` or a ``zip`` of crops and clips under ``exports/``."""
+        if fmt not in exporting.EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}; choose one of {exporting.EXPORT_FORMATS}")
+        folder = self.data_dir / "exports"
+        folder.mkdir(parents=True, exist_ok=True)
+        query = f"t{response.query.id}" if response.query else "images"
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        path = folder / f"matches_{query}_{stamp}.{fmt}"
+        if fmt == "csv":
+            exporting.write_csv(response, path)
+        elif fmt == "json":
+            exporting.write_json(response, path)
+        else:
+            exporting.write_zip(response, path, self.render_clip)
+        self.store.log_action(actor, "export", {"format": fmt, "path": self.store.relpath(path),
+                                                "matches": len(response.matches)})
+        return path
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> ServiceStatus:
+        stats = self.store.stats()
+        per_camera = {name: len(self.store.list_tracklets(camera=name)) for name in self.list_cameras()}
+        notes = []
+        if self.detector_fallback:
+            notes.append("Offline fallback detector in use: OpenCV HOG (YOLO weights unavailable).")
+        if self.embedder.is_fallback:
+            notes.append("Offline fallback embedder in use: ImageNet MobileNetV2, not a ReID model "
+                         "(no CLIP weights available). Rankings are rough.")
+        elif self.embedder.kind == "clip-zero-shot":
+            notes.append("Zero-shot CLIP descriptor in use (no trained TF-CLIP checkpoint configured).")
+        return ServiceStatus(
+            data_dir=self.data_dir, detector=self.detector.name, detector_fallback=self.detector_fallback,
+            embedder=self.embedder.name, embedder_kind=self.embedder.kind,
+            embedder_fallback=self.embedder.is_fallback, descriptor_dim=self.embedder.dim,
+            index_type=str(stats.get("index_kind") or self.store.index_config.kind),
+            videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
+            tracklets_per_camera=per_camera, notes=notes,
+        )
+
+    def resolve_data_path(self, path: str | Path) -> Path:
+        """``path`` (absolute, or relative to the data dir) if it lies inside the data dir.
+
+        Raises:
+            ValueError: the path escapes the data dir (e.g. ``../`` or a symlink out).
+        """
+        p = Path(path)
+        p = (p if p.is_absolute() else self.data_dir / p).resolve()
+        if not p.is_relative_to(self.data_dir):
+            raise ValueError(f"access outside the data directory refused: {path}")
+        return p
+
+
+def iter_videos(root: str | Path) -> Iterator[tuple[Path, str]]:
+    """``(path, camera)`` of every video file under ``root``, sorted; camera = first sub-folder."""
+    root = Path(root).expanduser().resolve()
+    if root.is_file():
+        yield root, root.stem
+        return
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such file or folder: {root}")
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+            rel = path.relative_to(root)
+            yield path, rel.parts[0] if len(rel.parts) > 1 else path.stem

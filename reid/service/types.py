@@ -1,0 +1,102 @@
+"""Plain values crossing the service boundary (what the CLI and the web UI see)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from reid.store import TrackletInfo
+
+# progress(fraction in [0, 1], message) — called from the worker doing the job.
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """Outcome of indexing one file.
+
+    ``status``: ``"indexed"``, ``"duplicate"`` (same content already in the gallery; nothing done)
+    or ``"failed"`` (``error`` says why; the rest of the gallery is untouched).
+    """
+
+    path: str
+    camera: str
+    status: str
+    video_id: int | None = None
+    tracklets: int = 0
+    video_seconds: float = 0.0
+    elapsed_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class SearchRequest:
+    """A search: by a stored tracklet, or by one or more uploaded person images (RGB uint8 h x w x 3).
+
+    Times: ``time_from``/``time_to`` are absolute (aware or naive-UTC) datetimes, compared with the
+    tracklets' absolute times when their video has a start time. ``score_threshold`` is a cosine
+    similarity in [-1, 1].
+    """
+
+    tracklet_id: int | None = None
+    images: list[np.ndarray] | None = None
+    top_k: int = 50
+    cameras: list[str] | None = None
+    time_from: dt.datetime | None = None
+    time_to: dt.datetime | None = None
+    min_duration_s: float = 0.0
+    exclude_same_video: bool = False
+    exclude_same_camera: bool = False
+    score_threshold: float | None = None
+    rerank: bool = False
+    query_expansion: bool = False
+    use_feedback: bool = True
+
+
+@dataclass(frozen=True)
+class Match:
+    """One search hit: the stored tracklet, its similarity score and its rank (1-based)."""
+
+    tracklet: TrackletInfo
+    score: float
+    rank: int
+    feedback: bool | None = None  # True = confirmed same person, False = rejected, None = no feedback
+
+
+@dataclass
+class SearchResponse:
+    """Ranked matches (best first), the same grouped by camera, and the query tracklet if any."""
+
+    query: TrackletInfo | None
+    matches: list[Match]
+    elapsed_s: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def by_camera(self) -> dict[str, list[Match]]:
+        groups: dict[str, list[Match]] = {}
+        for match in self.matches:
+            groups.setdefault(match.tracklet.camera, []).append(match)
+        return groups
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What the gallery holds and which models are in use (fallbacks flagged)."""
+
+    data_dir: Path
+    detector: str
+    detector_fallback: bool
+    embedder: str
+    embedder_kind: str
+    embedder_fallback: bool
+    descriptor_dim: int
+    index_type: str
+    videos: int
+    tracklets: int
+    tracklets_per_camera: dict[str, int]
+    notes: list[str] = field(default_factory=list)
