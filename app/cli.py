@@ -21,13 +21,25 @@ logger = logging.getLogger(__name__)
 # Modules under app/commands, in the order their subcommands appear in `reid --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "models",
+    "index", "search", "status", "reindex", "delete", "weights",
     "track",
+    "serve", "demo",
     "train", "eval", "export",
 )
 
 
+OUR_PACKAGES = ("app", "reid", "tracking", "training")
+
+
 class UserError(Exception):
     """An error caused by the user's input; printed as one line, without a traceback."""
+
+
+def configure_logging(verbose: bool) -> None:
+    """Our packages log at INFO (DEBUG with -v); third-party libraries only warnings."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in OUR_PACKAGES:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,23 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reid`` command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as exc:
-        if args.verbose:
-            logger.exception("command failed")
-        print(f"reid {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure becomes one line; -v shows the traceback
+        if args.verbose:
+            logger.exception("command failed")
+        hint = "" if isinstance(exc, UserError) or args.verbose else " (run with -v for details)"
+        print(f"reid {args.command}: error: {exc}{hint}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

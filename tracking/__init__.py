@@ -5,7 +5,13 @@ The only package that imports ultralytics; everything it returns is our own reco
 """
 
 from tracking.config import TrackingConfig, load_tracking_config
-from tracking.detect import Detector, DetectorUnavailableError, create_detector
+from tracking.detect import (
+    Detector,
+    DetectorUnavailableError,
+    create_detector,
+    fetch_yolo_weights,
+    find_yolo_weights,
+)
 from tracking.pipeline import TrackingStats, VideoTracker, track_video
 from tracking.records import Detection, Tracklet
 from tracking.video import VideoError, VideoInfo, VideoReader
@@ -22,6 +28,8 @@ __all__ = [
     "VideoReader",
     "VideoTracker",
     "create_detector",
+    "fetch_yolo_weights",
+    "find_yolo_weights",
     "load_tracking_config",
     "track_video",
 ]

@@ -200,6 +200,34 @@ def _local_weights(weights: str) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
+def find_yolo_weights(weights: str = "yolo11n.pt") -> str | None:
+    """Local path of YOLO weights (a path, or ultralytics' weights dir), or None; never downloads."""
+    return _local_weights(weights)
+
+
+def fetch_yolo_weights(weights: str = "yolo11n.pt") -> str:
+    """Download YOLO release weights into ultralytics' weights dir (needs network); their path.
+
+    Raises:
+        DetectorUnavailableError: offline (``YOLO_OFFLINE``) or the download failed.
+    """
+    local = _local_weights(weights)
+    if local is not None:
+        return local
+    if _offline():
+        raise DetectorUnavailableError(
+            f"cannot download {weights!r}: YOLO_OFFLINE is set. Unset it on a machine with network "
+            "access, or copy the .pt file here and pass its path with --yolo-weights"
+        )
+    from ultralytics.utils import SETTINGS
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    try:
+        return str(attempt_download_asset(str(Path(SETTINGS["weights_dir"]) / Path(weights).name)))
+    except Exception as exc:
+        raise DetectorUnavailableError(f"downloading {weights!r} failed: {exc}") from exc
+
+
 def _load_yolo(weights: str) -> Any:
     """Build an ultralytics YOLO model; fail fast with the fix when weights cannot be had."""
     from ultralytics import YOLO

@@ -55,7 +55,8 @@ def _download_open_clip(entry: dict[str, Any]) -> Path:
         raise WeightsUnavailableError(
             f"CLIP weights {entry['open_clip_model']}/{entry['open_clip_tag']} are not cached and "
             f"could not be downloaded ({type(exc).__name__}). With network access run "
-            "`reid weights fetch clip-vit-b16`, or pass a local weights file as --pretrained PATH."
+            "`reid weights fetch clip-vit-b16`, or pass a local CLIP weights file "
+            "(--clip-weights PATH when indexing, --pretrained PATH when training)."
         ) from exc
     if not local:
         raise WeightsUnavailableError(f"open_clip has no download for {entry}")

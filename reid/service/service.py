@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from reid.embed import Embedder
@@ -125,6 +126,29 @@ class ReidService:
 
             reports.append(self.index_video(path, camera, start_time, sub, actor))
         return reports
+
+    def reindex(self, progress: ProgressFn | None = None, actor: str = "cli", batch: int = 32) -> int:
+        """Re-embed every stored tracklet from its saved crops with the current embedder.
+
+        Resumable: the new fingerprint is recorded first, then descriptors are stored batch by
+        batch, so an interrupted run continues where it stopped. Returns the tracklets re-embedded.
+        """
+        with self._index_lock:
+            if self.store.fingerprint != self.embedder.fingerprint:
+                self.store.reset_index(self.embedder.fingerprint, actor=actor)
+            todo = self.store.tracklets_without_descriptor()
+            for start in range(0, len(todo), batch):
+                ids = todo[start : start + batch]
+                infos = self.store.get_tracklets(ids)
+                crops = [[_read_rgb(p) for p in infos[i].crop_paths] for i in ids]
+                missing = [i for i, c in zip(ids, crops, strict=True) if not c]
+                if missing:
+                    raise FileNotFoundError(f"tracklets {missing[:5]} have no crop files left to re-embed")
+                vectors = self.embedder.embed_tracklets(crops)
+                self.store.set_descriptors(ids, vectors, self.embedder.fingerprint)
+                if progress is not None:
+                    progress((start + len(ids)) / len(todo), f"re-embedded {start + len(ids)}/{len(todo)}")
+            return len(todo)
 
     def delete_video(self, video_id: int, actor: str = "cli") -> int:
         """Delete a video with its tracklets, vectors and crops; returns the tracklets removed."""
@@ -262,6 +286,13 @@ class ReidService:
         if not p.is_relative_to(self.data_dir):
             raise ValueError(f"access outside the data directory refused: {path}")
         return p
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(f"crop missing or unreadable: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def iter_videos(root: str | Path) -> Iterator[tuple[Path, str]]:

@@ -1,0 +1,28 @@
+"""``reid delete VIDEO_ID...``: remove videos with their tracklets, vectors and crops."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.commands._common import build_service_from_args
+from app.settings import add_settings_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("delete", help="delete videos (ids from `reid status` / `reid videos`)")
+    p.add_argument("video_ids", nargs="+", type=int)
+    add_settings_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    service = build_service_from_args(args)
+    known = {v.id: v for v in service.list_videos()}
+    missing = [v for v in args.video_ids if v not in known]
+    if missing:
+        raise ValueError(f"no video with id {', '.join(map(str, missing))}; known ids: "
+                         f"{', '.join(map(str, sorted(known))) or 'none'}")
+    for vid in args.video_ids:
+        n = service.delete_video(vid, actor="cli")
+        print(f"deleted video {vid} ({known[vid].path}): {n} tracklets")
+    return 0

@@ -1,0 +1,64 @@
+"""``reid search``: where else does this person appear?"""
+
+from __future__ import annotations
+
+import argparse
+
+from app.commands._common import build_service_from_args, format_seconds, parse_time
+from app.settings import add_settings_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("search", help="find a person across cameras (by tracklet id or image)")
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("--tracklet", type=int, help="id of a stored tracklet (see `reid status`)")
+    query.add_argument("--image", nargs="+", help="one or more photos of the person (cropped)")
+    p.add_argument("--top-k", type=int, default=20)
+    p.add_argument("--cameras", nargs="+", help="only these cameras")
+    p.add_argument("--from", dest="time_from", help="window start, ISO 8601")
+    p.add_argument("--to", dest="time_to", help="window end, ISO 8601")
+    p.add_argument("--min-duration", type=float, default=0.0, help="minimum tracklet seconds")
+    p.add_argument("--exclude-same-camera", action="store_true")
+    p.add_argument("--exclude-same-video", action="store_true")
+    p.add_argument("--threshold", type=float, help="minimum cosine score")
+    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking")
+    p.add_argument("--query-expansion", action="store_true")
+    p.add_argument("--export", choices=("csv", "json", "zip"), help="also export the matches")
+    add_settings_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from reid.service import SearchRequest
+
+    images = None
+    if args.image:
+        images = []
+        for path in args.image:
+            image = cv2.imread(path)
+            if image is None:
+                raise ValueError(f"cannot read image {path}")
+            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    request = SearchRequest(
+        tracklet_id=args.tracklet, images=images, top_k=args.top_k, cameras=args.cameras,
+        time_from=parse_time(args.time_from), time_to=parse_time(args.time_to),
+        min_duration_s=args.min_duration, exclude_same_video=args.exclude_same_video,
+        exclude_same_camera=args.exclude_same_camera, score_threshold=args.threshold,
+        rerank=args.rerank, query_expansion=args.query_expansion,
+    )
+    service = build_service_from_args(args)
+    response = service.search(request, actor="cli")
+    print(f"{len(response.matches)} matches in {response.elapsed_s * 1000:.0f} ms"
+          + (f" ({', '.join(response.notes)})" if response.notes else ""))
+    for camera, matches in response.by_camera.items():
+        print(f"camera {camera}:")
+        for m in matches:
+            t = m.tracklet
+            when = t.start_time.isoformat(timespec="seconds") if t.start_time else format_seconds(t.start_s)
+            print(f"  #{m.rank:<3} score {m.score:.3f}  tracklet {t.id:<6} at {when} "
+                  f"for {t.duration_s:.1f}s  {t.thumbnail_path or ''}")
+    if args.export:
+        print(f"exported: {service.export(response, args.export, actor='cli')}")
+    return 0

@@ -1,0 +1,33 @@
+"""``reid status``: what the gallery holds and which models are in use."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.commands._common import build_service_from_args
+from app.settings import add_settings_arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("status", help="gallery size per camera, models in use, index type")
+    add_settings_arguments(p, indexing=True)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    service = build_service_from_args(args)
+    s = service.status()
+    print(f"data dir:  {s.data_dir}")
+    print(f"detector:  {s.detector}{'  (offline fallback)' if s.detector_fallback else ''}")
+    print(f"embedder:  {s.embedder} [{s.embedder_kind}, {s.descriptor_dim}-d]"
+          f"{'  (offline fallback)' if s.embedder_fallback else ''}")
+    print(f"index:     {s.index_type}")
+    print(f"gallery:   {s.videos} videos, {s.tracklets} tracklets")
+    for camera, n in sorted(s.tracklets_per_camera.items()):
+        print(f"  {camera:<20} {n:>7} tracklets")
+    failed = [v for v in service.list_videos() if v.status == "failed"]
+    for v in failed:
+        print(f"  failed video {v.id}: {v.path}: {v.error}")
+    for note in s.notes:
+        print(f"note: {note}")
+    return 0

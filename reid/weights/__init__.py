@@ -1,0 +1,9 @@
+"""Where each model weight comes from, whether it is on this machine, and fetching it.
+
+Library code only reads local files; downloads happen here, when the user asks
+(``reid weights fetch NAME``), and fail fast offline with a message that says what to do.
+"""
+
+from reid.weights.sources import WEIGHT_SOURCES, WeightSource, WeightStatus, fetch_weights, weights_status
+
+__all__ = ["WEIGHT_SOURCES", "WeightSource", "WeightStatus", "fetch_weights", "weights_status"]
