@@ -1,0 +1,87 @@
+"""``reid serve``: the web UI on http://127.0.0.1:7860 (local only unless told, with a login, otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The serving options shared by ``reid serve`` and ``reid demo``."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only); any other "
+                        "address needs --auth")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--auth", default=None,
+                        help="USER:PASSWORD required to log in (or set $REID_AUTH, which keeps it "
+                        "out of the process list)")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="allow a non-local --host WITHOUT a login (anyone on the network can "
+                        "search the footage)")
+    parser.add_argument("--max-upload-mb", type=float, default=2048.0,
+                        help="largest accepted upload, per file, in MB (default 2048)")
+    parser.add_argument("--archive-root", action="append", default=None, metavar="DIR",
+                        help="server folder the UI may index (repeatable; default: the current "
+                        "directory)")
+    parser.add_argument("--search-concurrency", type=int, default=4,
+                        help="searches served at once (default 4); indexing runs one job at a time "
+                        "beside them")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from app.settings import add_settings_arguments
+
+    parser = subparsers.add_parser("serve", help="serve the web UI (this machine only by default)")
+    add_settings_arguments(parser, indexing=True)
+    add_serve_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
+    """Validated serving options from ``args``; raises ``UserError`` naming the fix."""
+    from app.cli import UserError
+    from app.ui.serving import ServeOptions, check_bind, parse_auth
+
+    try:
+        auth = parse_auth(args.auth or os.environ.get("REID_AUTH"))
+        check_bind(args.host, auth, args.insecure_no_auth)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.max_upload_mb <= 0:
+        raise UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if args.search_concurrency < 1:
+        raise UserError(f"--search-concurrency must be >= 1, got {args.search_concurrency}")
+    roots = tuple(Path(r).expanduser().resolve() for r in (args.archive_root or [os.getcwd()]))
+    missing = [str(r) for r in roots if not r.is_dir()]
+    if missing:
+        raise UserError(f"--archive-root: no such folder: {', '.join(missing)}")
+    return ServeOptions(host=args.host, port=args.port, auth=auth,
+                        insecure_no_auth=args.insecure_no_auth,
+                        max_upload_bytes=int(args.max_upload_mb * 2**20), archive_roots=roots,
+                        search_concurrency=args.search_concurrency)
+
+
+def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code
+    """Serve ``service`` until interrupted."""
+    from app.ui.serving import launch
+
+    where = f"http://{options.host}:{options.port}"
+    logger.info("serving the gallery in %s on %s%s", service.data_dir, where,
+                " (login required)" if options.auth else "")
+    launch(service, options, block=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.compose import build_service
+    from app.settings import Settings
+
+    options = serve_options(args)  # refuse a bad bind before loading any model
+    service = build_service(Settings.from_sources(args))
+    return serve_service(service, options)
