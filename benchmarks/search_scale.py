@@ -31,6 +31,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -87,14 +88,18 @@ def exact_topk(data: Synthetic, queries: np.ndarray, k: int) -> np.ndarray:
     return best_i
 
 
-def build(data: Synthetic, config: IndexConfig) -> VectorIndex:
+def build(data: Synthetic, config: IndexConfig, threads: int | None = None) -> VectorIndex:
     """Build through the store's code path: the first chunk trains, later chunks are added."""
+    search_threads = faiss.omp_get_max_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
     index = None
     for ids, x in data.chunks():
         if index is None:
             index = VectorIndex.build(data.dim, ids, x, config)
         else:
             index.add(ids, x)
+    faiss.omp_set_num_threads(search_threads)
     return index
 
 
@@ -120,10 +125,10 @@ def peak_rss_gb() -> float:
 
 
 def run_one(data: Synthetic, kind: str, base: IndexConfig, queries: np.ndarray,
-            truth: np.ndarray, reps: int) -> dict:
+            truth: np.ndarray, reps: int, build_threads: int | None = None) -> dict:
     config = replace(base, kind=kind, approx_min_size=0)  # measure the kind itself
     t = time.perf_counter()
-    index = build(data, config)
+    index = build(data, config, build_threads)
     build_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "vectors.faiss"
@@ -152,8 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nprobe", type=int, default=IndexConfig.ivf_nprobe)
     p.add_argument("--ef-search", type=int, default=IndexConfig.hnsw_ef_search)
     p.add_argument("--refine", default=IndexConfig.refine, choices=["sq8", "fp16", "none"])
+    p.add_argument("--threads", type=int, default=None,
+                   help="faiss threads for search (default: faiss' own choice)")
+    p.add_argument("--build-threads", type=int, default=None,
+                   help="faiss threads while building (e.g. all cores of a bigger machine)")
     args = p.parse_args(argv)
+    if args.threads:
+        faiss.omp_set_num_threads(args.threads)
     base = IndexConfig(ivf_nprobe=args.nprobe, hnsw_ef_search=args.ef_search, refine=args.refine)
+    print(f"# faiss threads: {faiss.omp_get_max_threads()}, build threads: {args.build_threads}",
+          flush=True)
     print("n,dim,kind,build_s,index_gb,p50_1_ms,p95_1_ms,p50_b32_ms,p95_b32_ms,recall10,"
           "peak_rss_gb", flush=True)
     for n in args.sizes:
@@ -161,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         queries = data.queries(args.queries)
         truth = exact_topk(data, queries, 10)
         for kind in args.kinds:
-            r = run_one(data, kind, base, queries, truth, args.reps)
+            r = run_one(data, kind, base, queries, truth, args.reps, args.build_threads)
             print(f"{r['n']},{r['dim']},{r['kind']},{r['build_s']:.1f},{r['index_gb']:.3f},"
                   f"{r['p50_1']:.2f},{r['p95_1']:.2f},{r['p50_32']:.1f},{r['p95_32']:.1f},"
                   f"{r['recall10']:.3f},{r['peak_rss_gb']:.2f}", flush=True)
