@@ -1,0 +1,137 @@
+"""`reid index / search / status / delete` on real footage, faulty files and a kill -9 mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+VTEST = Path(__file__).resolve().parents[2] / "data" / "vtest.avi"
+pytestmark = [
+    pytest.mark.real_video,
+    pytest.mark.slow,
+    pytest.mark.skipif(not VTEST.is_file(), reason="data/vtest.avi missing: run `make sample-data`"),
+]
+
+
+def reid(*args: str, data_dir: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    cmd = [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def cut(src: Path, dst: Path, start: int, count: int) -> Path:
+    """Frames [start, start + count) of ``src`` as an MJPG AVI at the source fps."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+    writer = None
+    for _ in range(count):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            h, w = frame.shape[:2]
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return dst
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("footage")
+    (root / "north").mkdir()
+    (root / "south").mkdir()
+    return {
+        "north": cut(VTEST, root / "north" / "a.avi", 0, 60),
+        "south": cut(VTEST, root / "south" / "b.avi", 300, 60),
+        "root": root,
+    }
+
+
+def db_rows(data_dir: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(data_dir / "reid.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_index_folder_search_status_delete(clips, tmp_path):
+    data = tmp_path / "gallery"
+    out = reid("index", str(clips["root"]), "--detector", "hog", "--stride", "2", data_dir=data).stdout
+    assert "camera 'north'" in out and "camera 'south'" in out
+    status = reid("status", data_dir=data).stdout
+    assert "offline fallback" in status and "north" in status and "south" in status
+    ids = [r[0] for r in db_rows(data, "SELECT id FROM tracklets ORDER BY id")]
+    assert ids, "HOG found nobody in 60 frames of vtest.avi"
+    found = reid("search", "--tracklet", str(ids[0]), "--top-k", "3", "--export", "csv", data_dir=data).stdout
+    assert "matches in" in found and "exported:" in found
+    again = reid("index", str(clips["north"]), "--detector", "hog", "--stride", "2", data_dir=data).stdout
+    assert "already indexed" in again
+    videos = db_rows(data, "SELECT id FROM videos ORDER BY id")
+    reid("delete", str(videos[0][0]), data_dir=data)
+    assert len(db_rows(data, "SELECT id FROM videos")) == 1
+
+
+def test_bad_files_are_reported_and_the_rest_is_indexed(clips, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "notes.mp4").write_text("not a video\n" * 50)
+    raw = clips["north"].read_bytes()
+    (bad / "truncated.avi").write_bytes(raw[: len(raw) // 3])
+    nobody = cv2.VideoWriter(str(bad / "nobody.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(20):
+        nobody.write(np.full((240, 320, 3), 90 + i, np.uint8))
+    nobody.release()
+    data = tmp_path / "gallery"
+    result = reid("index", str(bad), "--detector", "hog", "--stride", "2", data_dir=data, check=False)
+    assert result.returncode == 1  # some files failed
+    assert result.stdout.count("FAILED") == 2, result.stdout
+    assert "empty.mp4" in result.stdout and "notes.mp4" in result.stdout
+    statuses = dict(db_rows(data, "SELECT path, status FROM videos"))
+    assert statuses[str(bad / "nobody.avi")] == "done"
+    assert statuses[str(bad / "truncated.avi")] == "done"  # the frames before the cut are kept
+    assert statuses[str(bad / "empty.mp4")] == "failed"
+
+
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(clips, tmp_path):
+    reference = tmp_path / "reference"
+    reid("index", str(clips["south"]), "--detector", "hog", "--stride", "2", data_dir=reference)
+    expected = db_rows(reference, "SELECT track_id, first_frame, last_frame FROM tracklets ORDER BY track_id")
+
+    data = tmp_path / "gallery"
+    env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "app", "index", str(clips["south"]), "--detector", "hog", "--stride", "2",
+           "--data-dir", str(data)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # wait until tracking is under way
+        if (data / "reid.db").is_file() and db_rows(data, "SELECT status FROM videos") == [("indexing",)]:
+            time.sleep(2.0)
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "indexing finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert db_rows(data, "SELECT status FROM videos") == [("indexing",)]
+    assert db_rows(data, "SELECT count(*) FROM tracklets") == [(0,)]
+
+    out = reid("index", str(clips["south"]), "--detector", "hog", "--stride", "2", data_dir=data).stdout
+    assert "indexed" in out
+    assert db_rows(data, "SELECT count(*), max(status) FROM videos") == [(1, "done")]
+    got = db_rows(data, "SELECT track_id, first_frame, last_frame FROM tracklets ORDER BY track_id")
+    assert got == expected
+    status = reid("status", data_dir=data).stdout
+    assert f"{len(expected)} tracklets" in status
