@@ -91,10 +91,14 @@ def run_index_job(job: IndexJob) -> IndexReport:
     descriptors: list[np.ndarray] = []
     pending: list[tuple[Tracklet, list[str], str | None]] = []
 
+    timings = {"embed": 0.0, "crops": 0.0}
+
     def flush() -> None:
         if not pending:
             return
+        t_embed = time.perf_counter()
         descriptors.append(job.embedder.embed_tracklets([t.crops for t, _, _ in pending]))
+        timings["embed"] += time.perf_counter() - t_embed
         for t, crop_paths, thumb in pending:
             records.append(TrackletRecord(
                 track_id=t.track_id, frames=t.frame_indices, boxes_xyxy=t.boxes_xyxy,
@@ -106,7 +110,9 @@ def run_index_job(job: IndexJob) -> IndexReport:
     for t in tracker.run():
         if not t.crops:
             continue
+        t_crops = time.perf_counter()
         crop_paths, thumb = save_crops(job.store, job.video_id, t)
+        timings["crops"] += time.perf_counter() - t_crops
         pending.append((t, crop_paths, thumb))
         if len(pending) >= EMBED_BATCH_TRACKLETS:
             flush()
@@ -114,11 +120,14 @@ def run_index_job(job: IndexJob) -> IndexReport:
     if job.progress is not None:
         job.progress(0.97, f"{job.path.name}: storing {len(records)} tracklets")
     vectors = np.concatenate(descriptors) if descriptors else np.zeros((0, job.embedder.dim), np.float32)
+    t_store = time.perf_counter()
     if records:
         job.store.add_tracklets(job.video_id, records, vectors, job.embedder.fingerprint, mark_done=True)
     else:
         job.store.update_video(job.video_id, status="done")
+    timings["store"] = time.perf_counter() - t_store
     stats = tracker.stats
+    timings.update(decode=stats.decode_seconds, detect=stats.detect_seconds, track=stats.track_seconds)
     # Seconds actually decoded (a truncated file has fewer frames than it announces).
     duration = (stats.read.decoded / info.fps) if info.fps > 0 else 0.0
     if stats.read.truncated:
@@ -132,4 +141,5 @@ def run_index_job(job: IndexJob) -> IndexReport:
     return IndexReport(
         path=str(job.path), camera=job.camera, status="indexed", video_id=job.video_id,
         tracklets=len(records), video_seconds=float(duration), elapsed_s=time.perf_counter() - t0,
+        timings=timings,
     )

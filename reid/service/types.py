@@ -31,6 +31,7 @@ class IndexReport:
     video_seconds: float = 0.0
     elapsed_s: float = 0.0
     error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (decode, detect, ...)
 
 
 @dataclass
