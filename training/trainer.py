@@ -144,6 +144,8 @@ def run_training(
                                epoch, best, record, last_eval)
         if dist.world_size > 1:
             torch.distributed.barrier()
+    if dist.world_size > 1:
+        torch.distributed.destroy_process_group()
     return {"output_dir": str(out_dir), "epochs": cfg.epochs, "best_score": best,
             "last_eval": last_eval}
 
@@ -151,8 +153,8 @@ def run_training(
 def _save_epoch(out_dir, model, optimizer, scheduler, scaler, memory, cfg, data, epoch, best,
                 record, last_eval) -> float:
     append_metrics(out_dir, record)
-    logger.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
-                                         for k, v in record.items()})
+    logger.info("epoch %d: %s", epoch, ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
              "epoch": epoch, "memory": None if memory is None else memory.cpu(),

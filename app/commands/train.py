@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not cfg.root:
         raise UserError("no dataset folder: pass --root DIR (or root: in the config file)")
     summary = run_training(cfg, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return 0
     ev = summary.get("last_eval") or {}
     if ev:
         print(f"mAP {100 * ev['mAP']:.1f}  Rank-1 {100 * ev['rank1']:.1f}  "

@@ -90,3 +90,23 @@ def test_errors_are_clear():
         evaluate_rank(np.zeros((2, 3)), [0, 1], [0, 1], [0, 0], [1, 1])
     with pytest.raises(ValueError, match="no query has a positive"):
         evaluate_rank(np.zeros((1, 2)), [0], [1, 2], [0], [1, 1])
+
+
+def test_rank_from_features_with_rerank():
+    from training.engine import rank_from_features
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 16))
+
+    def feats(pids):
+        f = centres[pids] + 0.05 * rng.normal(size=(len(pids), 16))
+        return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+    q_pids, g_pids = np.arange(6), np.repeat(np.arange(6), 3)
+    q = (feats(q_pids), q_pids, np.zeros(6, int))
+    g = (feats(g_pids), g_pids, np.ones(18, int))
+    plain = rank_from_features(q, g, max_rank=10)
+    reranked = rank_from_features(q, g, rerank=True, max_rank=10)
+    assert plain["mAP"] == pytest.approx(1.0) and reranked["mAP"] == pytest.approx(1.0)
+    assert reranked["rerank"] is True and len(reranked["cmc"]) == 10
+    assert reranked["num_gallery"] == 24  # gallery + queries
