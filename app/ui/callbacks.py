@@ -103,6 +103,8 @@ def list_people(service: Any, camera: str | None, limit: int = 500) -> PeopleVie
     shown. At most ``limit`` tracklets are listed (the summary says when the list is cut).
     """
     cam = None if camera in (None, "", ALL_CAMERAS) else camera
+    if cam is not None and cam not in service.list_cameras():
+        raise UiError(f"No camera named {cam!r}; cameras: {', '.join(service.list_cameras()) or 'none'}.")
     tracklets = service.list_tracklets(camera=cam, limit=limit)
     tracklets = sorted(tracklets, key=lambda t: (t.camera, t.start_time is None,
                                                  t.start_time or t.start_s, t.start_s, t.id))
@@ -200,6 +202,10 @@ def build_request(form: SearchForm, tracklet_id: float | int | None = None,
 
 def run_search(service: Any, request: SearchRequest, actor: str) -> SearchResponse:
     """Run ``request``; a missing query person or an invalid filter becomes a ``UiError``."""
+    unknown = sorted(set(request.cameras or ()) - set(service.list_cameras()))
+    if unknown:
+        raise UiError(f"No camera named {', '.join(unknown)}; cameras: "
+                      f"{', '.join(service.list_cameras()) or 'none'}.")
     if request.tracklet_id is not None:
         _get_tracklet(service, request.tracklet_id)
     try:

@@ -112,7 +112,7 @@ def _people_tab(config: UiConfig) -> dict[str, Any]:
         gr.Markdown("Everyone the cameras saw. **Click a person** to search for them on every camera.")
         with gr.Row():
             camera = gr.Dropdown([cb.ALL_CAMERAS], value=cb.ALL_CAMERAS, label="Camera",
-                                 scale=3, elem_id="reid-people-camera")
+                                 allow_custom_value=True, scale=3, elem_id="reid-people-camera")
             refresh = gr.Button("Refresh", size="sm", scale=1)
         summary = gr.Markdown(elem_id="reid-people-summary")
         gallery = gr.Gallery(label="People", columns=8, height=460, object_fit="contain",
@@ -128,7 +128,8 @@ def _search_controls() -> dict[str, Any]:
         threshold = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label="Minimum score",
                               info="cosine similarity; raise it to keep only close matches")
         top_k = gr.Slider(1, 200, value=30, step=1, label="Number of results")
-        cameras = gr.CheckboxGroup([], label="Cameras (none ticked = all)")
+        cameras = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
+                              label="Cameras (empty = all)", elem_id="reid-filter-cameras")
         with gr.Row():
             time_from = gr.DateTime(label="From (UTC)", include_time=True, type="string")
             time_to = gr.DateTime(label="To (UTC)", include_time=True, type="string")
@@ -221,7 +222,7 @@ def _wire_status(service: Any, demo: gr.Blocks, banner: gr.HTML, status_md: gr.M
         view = cb.list_people(service, None)
         start_tab = "people" if view.ids else "ingest"
         return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *cams]),
-                gr.CheckboxGroup(choices=cams), view.items, view.ids, view.timeline,
+                gr.Dropdown(choices=cams), view.items, view.ids, view.timeline,
                 view.summary, gr.Tabs(selected=start_tab))
 
     refresh.click(_guard(show_status, "Reading the status"), None, [banner, status_md],
@@ -252,7 +253,8 @@ def _wire_people(service: Any, config: UiConfig, people: dict, search: dict,
         [search["query_id"], search["query_image"], search["query_caption"], search["photo"], tabs],
         api_visibility="private")
     picked.success(**_search_event(service, search, by_photo=False,
-                                   limit=config.search_concurrency), api_visibility="private")
+                                   limit=config.search_concurrency),
+                   api_name="search_picked", api_visibility="private")
 
 
 def _form(threshold: float, top_k: float, cameras: list[str], time_from: str | None,
@@ -299,9 +301,9 @@ def _wire_search(service: Any, config: UiConfig, s: dict) -> None:
     limit = config.search_concurrency
     by_id = _search_event(service, s, by_photo=False, limit=limit)
     s["search_btn"].click(**by_id, api_name="search")
-    s["query_id"].submit(**by_id, api_visibility="private")
+    s["query_id"].submit(**by_id, api_name="search_submit", api_visibility="private")
     s["threshold"].release(**_search_event(service, s, by_photo=False, limit=limit, quiet=True),
-                           api_visibility="private")
+                           api_name="search_threshold", api_visibility="private")
     s["photo_btn"].click(**_search_event(service, s, by_photo=True, limit=limit),
                          api_name="search_photo")
 
@@ -355,7 +357,7 @@ def _wire_ingest(service: Any, config: UiConfig, ing: dict, people: dict, search
         view = cb.list_people(service, None, limit=config.people_limit)
         return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *cams],
                                                 value=cb.ALL_CAMERAS),
-                gr.CheckboxGroup(choices=cams), view.items, view.ids, view.timeline, view.summary)
+                gr.Dropdown(choices=cams), view.items, view.ids, view.timeline, view.summary)
 
     after = dict(fn=_guard(refresh_all, "Refreshing"), inputs=None,
                  outputs=[banner, status_md, people["camera"], search["cameras"],

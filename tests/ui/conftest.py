@@ -41,3 +41,45 @@ def videos(tmp_path: Path) -> dict[str, Path]:
         "fake": text,
         "txt": (up / "readme.txt"),
     }
+
+
+@pytest.fixture(scope="session")
+def synthetic_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two cameras of a synthetic scene sharing identities (640x360, 60 frames, 10 fps)."""
+    from tracking.synthetic import make_multicamera_scenes
+
+    folder = tmp_path_factory.mktemp("footage")
+    scenes = make_multicamera_scenes(num_cameras=2, num_identities=3, per_camera=3,
+                                     num_frames=60, seed=1)
+    return [Path(s.write_video(folder / f"entrance_{k}.mp4")) for k, s in enumerate(scenes)]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """``reid serve`` (HOG + MobileNetV2, stride 2, 5 MB upload limit) on a fresh data dir."""
+    from tests.ui.server import ServerProcess
+
+    root = tmp_path_factory.mktemp("serve")
+    proc = ServerProcess(root / "data", root / "serve.log", "--detector", "hog", "--embedder",
+                         "mobilenet", "--stride", "2", "--max-upload-mb", "5",
+                         "--archive-root", str(root))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def indexed(server, synthetic_videos: list[Path]) -> tuple[object, str]:
+    """The server with both synthetic videos uploaded and indexed through the HTTP API.
+
+    Returns ``(server, progress HTML of the indexing call)``.
+    """
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    table = {"headers": ["file", "camera", "start time (UTC, optional)"],
+             "data": [[p.name, f"cam-{k}", f"2024-05-01 09:00:0{k}"]
+                      for k, p in enumerate(synthetic_videos)]}
+    html = client.predict([handle_file(str(p)) for p in synthetic_videos], table,
+                          api_name="/index_files")
+    return server, html
