@@ -9,7 +9,7 @@ from app.settings import add_settings_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("delete", help="delete videos (ids from `reid status` / `reid videos`)")
+    p = subparsers.add_parser("delete", help="delete videos (ids from `reid videos`)")
     p.add_argument("video_ids", nargs="+", type=int)
     add_settings_arguments(p)
     p.set_defaults(func=run)
