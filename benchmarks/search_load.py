@@ -1,0 +1,199 @@
+"""Search latency of the web app under load: concurrent searches through the HTTP API.
+
+Builds a gallery of ``--tracklets`` synthetic tracklets (clustered random descriptors of the
+embedder in use, one small JPEG thumbnail each), starts ``reid serve`` on it (127.0.0.1, a free
+port), and runs ``--clients`` concurrent gradio_client sessions, each doing ``--rounds`` searches
+by a random person (``/search``, top 30, other cameras only). Then the same again while a video is
+being indexed through ``/index_files``. Prints p50/p95/max latency and errors per phase.
+
+    .venv/bin/python benchmarks/search_load.py                 # 10^4 tracklets, 20 clients
+    .venv/bin/python benchmarks/search_load.py --tracklets 2000 --clients 5 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as dt
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ENV = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "HF_HUB_OFFLINE": "1",
+       "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+       "YOLO_CONFIG_DIR": str(REPO / ".cache" / "ultralytics")}
+
+
+def build_gallery(data_dir: Path, n: int, cameras: int, seed: int = 0) -> float:
+    """Fill ``data_dir`` with ``n`` tracklets of ~n/10 identities on ``cameras`` cameras; seconds."""
+    from reid.embed import create_embedder
+    from reid.store import Store, TrackletRecord
+
+    t0 = time.perf_counter()
+    fingerprint = create_embedder("mobilenet").fingerprint
+    dim = int(fingerprint["dim"])
+    rng = np.random.default_rng(seed)
+    identities = rng.standard_normal((max(1, n // 10), dim)).astype(np.float32)
+    store = Store(data_dir)
+    start = dt.datetime(2024, 5, 1, 9, tzinfo=dt.timezone.utc)
+    per_video = 500
+    try:
+        for v, lo in enumerate(range(0, n, per_video)):
+            count = min(per_video, n - lo)
+            cam = f"cam-{v % cameras}"
+            video_id = store.add_video(data_dir / f"fake_{v}.mp4", f"{v:064x}", cam,
+                                       start_time=start + dt.timedelta(minutes=10 * v))
+            records, vectors = [], []
+            for k in range(count):
+                thumb = data_dir / "crops" / f"v{v}" / f"t{k}.jpg"
+                thumb.parent.mkdir(parents=True, exist_ok=True)
+                colour = rng.integers(0, 255, 3).tolist()
+                cv2.imwrite(str(thumb), np.full((64, 32, 3), colour, np.uint8))
+                frames = np.arange(k, k + 8)
+                boxes = np.tile(np.array([10, 10, 42, 74], np.float32), (8, 1))
+                records.append(TrackletRecord(k + 1, frames, boxes, k * 0.1, k * 0.1 + 0.7, 0.5,
+                                              (thumb,), thumb))
+                ident = identities[rng.integers(len(identities))]
+                vectors.append(ident + 0.6 * rng.standard_normal(dim).astype(np.float32))
+            store.add_tracklets(video_id, records, np.stack(vectors), fingerprint)
+    finally:
+        store.close()
+    return time.perf_counter() - t0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "app", "serve", "--data-dir", str(data_dir), "--port", str(port),
+           "--detector", "hog", "--embedder", "mobilenet", "--stride", "2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        if proc.poll() is not None:
+            raise RuntimeError(f"reid serve exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url + "/config", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("reid serve did not start")
+
+
+def one_client(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[float], list[str]]:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False)
+    rng = random.Random(seed)
+    latencies, errors = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        try:
+            out = client.predict(rng.choice(ids), 0.0, 30, [], None, None, False, True,
+                                 api_name="/search")
+            if not out[1]["data"]:
+                errors.append("empty result")
+        except Exception as exc:  # counted and reported, the run goes on
+            errors.append(f"{type(exc).__name__}: {exc}"[:200])
+        latencies.append(time.perf_counter() - t0)
+    return latencies, errors
+
+
+def run_phase(url: str, ids: list[int], clients: int, rounds: int) -> dict:
+    barrier_t0 = time.perf_counter()
+    with cf.ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(lambda c: one_client(url, ids, rounds, c), range(clients)))
+    lat = sorted(x for r in results for x in r[0])
+    errors = [e for r in results for e in r[1]]
+    q = statistics.quantiles(lat, n=20, method="inclusive") if len(lat) > 1 else lat * 19
+    return {"searches": len(lat), "errors": len(errors), "first_error": errors[0] if errors else "",
+            "p50": statistics.median(lat), "p95": q[18], "max": lat[-1],
+            "wall": time.perf_counter() - barrier_t0}
+
+
+def index_in_background(url: str, video: Path, done: threading.Event, out: dict) -> None:
+    from gradio_client import Client, handle_file
+
+    t0 = time.perf_counter()
+    try:
+        client = Client(url, verbose=False)
+        table = {"headers": ["file", "camera", "start time (UTC, optional)"],
+                 "data": [[video.name, "cam-indexing", ""]]}
+        out["html"] = client.predict([handle_file(str(video))], table, api_name="/index_files")
+    except Exception as exc:
+        out["error"] = str(exc)
+    out["seconds"] = time.perf_counter() - t0
+    done.set()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracklets", type=int, default=10_000)
+    parser.add_argument("--cameras", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5, help="searches per client per phase")
+    parser.add_argument("--video", default=str(REPO / "data" / "vtest.avi"),
+                        help="video indexed during the second phase (default data/vtest.avi)")
+    args = parser.parse_args()
+    video = Path(args.video)
+    with tempfile.TemporaryDirectory(prefix="reid-load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        built = build_gallery(data_dir, args.tracklets, args.cameras)
+        print(f"gallery: {args.tracklets} tracklets on {args.cameras} cameras built in {built:.1f} s")
+        proc, url = start_server(data_dir, Path(tmp) / "serve.log")
+        try:
+            ids = list(range(1, args.tracklets + 1))
+            one_client(url, ids, 2, seed=99)  # warm-up: first search loads the index
+            rows = [("idle", run_phase(url, ids, args.clients, args.rounds))]
+            if video.is_file():
+                done, info = threading.Event(), {}
+                threading.Thread(target=index_in_background, args=(url, video, done, info),
+                                 daemon=True).start()
+                time.sleep(3.0)  # let the indexing job start
+                phase = run_phase(url, ids, args.clients, args.rounds)
+                phase["indexing_still_running"] = not done.is_set()
+                rows.append(("while indexing", phase))
+                done.wait(timeout=900)
+                state = "error: " + info["error"] if "error" in info else \
+                    ("indexed" if "reid-job-indexed" in info.get("html", "") else "see log")
+                print(f"background indexing of {video.name}: {state} in {info.get('seconds', 0):.0f} s")
+            else:
+                print(f"{video} missing (make sample-data): skipping the 'while indexing' phase")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    print(f"\n{args.clients} concurrent clients x {args.rounds} searches each, top 30, "
+          f"{args.tracklets} tracklets (latency per /search call, seconds)")
+    print(f"{'phase':<16}{'searches':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'max':>8}{'wall':>8}")
+    for name, r in rows:
+        flag = "" if r.get("indexing_still_running", True) else "  (indexing ended during phase)"
+        print(f"{name:<16}{r['searches']:>9}{r['errors']:>8}{r['p50']:>8.3f}{r['p95']:>8.3f}"
+              f"{r['max']:>8.3f}{r['wall']:>8.1f}{flag}")
+        if r["errors"]:
+            print(f"  first error: {r['first_error']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
