@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -45,18 +41,3 @@ class Embedder(Protocol):
 def make_fingerprint(name: str, weights_id: str, dim: int, preprocess: dict[str, Any]) -> dict[str, Any]:
     """The fingerprint dict; ``weights_id`` is a content hash (or ``"random-init:<seed>"``)."""
     return {"model": name, "weights": weights_id, "dim": int(dim), "preprocess": preprocess}
-
-
-def fingerprint_key(fingerprint: dict[str, Any]) -> str:
-    """A stable short string of a fingerprint (for logs and equality checks)."""
-    blob = json.dumps(fingerprint, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Streamed SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import torch
 
-from reid.embed.base import Embedder, file_sha256
+from reid.embed.base import Embedder
 from reid.embed.mobilenet import MobileNetEmbedder
 from reid.embed.tfclip import SequenceEmbedder
+from reid.store import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def create_embedder(
         model = load_checkpoint(checkpoint, device=device)
         name = model.config.get("name", "tfclip")
         return SequenceEmbedder(
-            model, name=name, weights_id=file_sha256(checkpoint)[:16], kind="tfclip", batch_size=batch_size
+            model, name=name, weights_id=sha256_file(checkpoint)[:16], kind="tfclip", batch_size=batch_size
         )
     if kind in ("clip", "auto"):
         try:
@@ -68,7 +69,7 @@ def create_embedder(
         return SequenceEmbedder(
             model,
             name=f"{arch}-zero-shot",
-            weights_id=file_sha256(path)[:16],
+            weights_id=sha256_file(path)[:16],
             kind="clip-zero-shot",
             batch_size=batch_size,
         )

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torchvision.models import mobilenet_v2
 
-from reid.embed.base import file_sha256, make_fingerprint
+from reid.embed.base import make_fingerprint
 from reid.embed.preprocess import crops_to_tensor, l2_normalize
+from reid.store import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class MobileNetEmbedder:
         self.batch_size = batch_size
         self.dim = 1280
         self.preprocess = dict(IMAGENET_PREPROCESS)
-        self.fingerprint = make_fingerprint(self.name, file_sha256(path)[:16], self.dim, self.preprocess)
+        self.fingerprint = make_fingerprint(self.name, sha256_file(path)[:16], self.dim, self.preprocess)
         logger.info("offline fallback embedder: ImageNet MobileNetV2 from %s", path)
 
     @torch.inference_mode()
