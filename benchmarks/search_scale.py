@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import resource
 import sys
 import tempfile
@@ -124,60 +126,94 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _sweep(kind: str, args: argparse.Namespace) -> list[tuple[str, int]]:
+    """Search-time settings to measure on one built index: ``(config field, value)`` pairs."""
+    if kind in ("ivfsq", "ivfpq"):
+        return [("ivf_nprobe", v) for v in args.nprobe]
+    if kind == "hnsw":
+        return [("hnsw_ef_search", v) for v in args.ef_search]
+    return [("", 0)]
+
+
 def run_one(data: Synthetic, kind: str, base: IndexConfig, queries: np.ndarray,
-            truth: np.ndarray, reps: int, build_threads: int | None = None) -> dict:
-    config = replace(base, kind=kind, approx_min_size=0)  # measure the kind itself
+            truth: np.ndarray, args: argparse.Namespace) -> list[dict]:
+    """Build one index of ``kind`` and measure it at each search-time setting of ``_sweep``."""
+    config = replace(base, kind=kind, approx_min_size=0,  # measure the kind itself
+                     ivf_nlist=base.ivf_nlist or base.nlist_for(data.n))  # as if built at size n
+    load_before = os.getloadavg()[0]
     t = time.perf_counter()
-    index = build(data, config, build_threads)
+    index = build(data, config, args.build_threads)
     build_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "vectors.faiss"
         index.save(path)
         size_gb = path.stat().st_size / 2**30
-    index.search(queries[:32], 10)  # warm-up
-    p50_1, p95_1 = latency_ms(index, queries, 1, reps)
-    p50_32, p95_32 = latency_ms(index, queries, 32, max(5, reps // 10))
-    row = {"n": data.n, "dim": data.dim, "kind": index.kind, "build_s": build_s, "index_gb": size_gb,
-           "p50_1": p50_1, "p95_1": p95_1, "p50_32": p50_32, "p95_32": p95_32,
-           "recall10": recall_at_10(index, queries, truth), "peak_rss_gb": peak_rss_gb()}
+    rows = []
+    for field, value in _sweep(kind, args):
+        if field:
+            index.config = replace(config, **{field: value})
+        index.search(queries[:32], 10)  # warm-up
+        p50_1, p95_1 = latency_ms(index, queries, 1, args.reps)
+        p50_32, p95_32 = latency_ms(index, queries, 32, max(5, args.reps // 10))
+        rows.append({"n": data.n, "dim": data.dim, "kind": index.kind, "param": field,
+                     "value": value, "nlist": config.ivf_nlist if kind.startswith("ivf") else 0,
+                     "build_s": build_s, "index_gb": size_gb, "p50_1": p50_1, "p95_1": p95_1,
+                     "p50_32": p50_32, "p95_32": p95_32,
+                     "recall10": recall_at_10(index, queries, truth),
+                     "peak_rss_gb": peak_rss_gb(), "load1_before": load_before,
+                     "load1_after": os.getloadavg()[0]})
     del index
     gc.collect()
-    return row
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    p.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivfpq"],
-                   choices=["flat", "hnsw", "ivfpq"])
+    p.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivfsq"],
+                   choices=["flat", "hnsw", "ivfsq", "ivfpq"])
     p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--per-person", type=int, default=8)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--reps", type=int, default=200, help="single-query latency repetitions")
-    p.add_argument("--nprobe", type=int, default=IndexConfig.ivf_nprobe)
-    p.add_argument("--ef-search", type=int, default=IndexConfig.hnsw_ef_search)
+    p.add_argument("--nprobe", type=int, nargs="+", default=[IndexConfig.ivf_nprobe],
+                   help="IVF lists visited per query (several: one row each, same index)")
+    p.add_argument("--nlist", type=int, default=IndexConfig.ivf_nlist,
+                   help="IVF lists (0: sqrt(n) rounded to a power of two)")
+    p.add_argument("--pca-dim", type=int, default=IndexConfig.pca_dim)
+    p.add_argument("--ef-search", type=int, nargs="+", default=[IndexConfig.hnsw_ef_search])
     p.add_argument("--refine", default=IndexConfig.refine, choices=["sq8", "fp16", "none"])
+    p.add_argument("--refine-factor", type=int, default=IndexConfig.refine_factor)
     p.add_argument("--threads", type=int, default=None,
                    help="faiss threads for search (default: faiss' own choice)")
     p.add_argument("--build-threads", type=int, default=None,
                    help="faiss threads while building (e.g. all cores of a bigger machine)")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
     args = p.parse_args(argv)
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
-    base = IndexConfig(ivf_nprobe=args.nprobe, hnsw_ef_search=args.ef_search, refine=args.refine)
-    print(f"# faiss threads: {faiss.omp_get_max_threads()}, build threads: {args.build_threads}",
-          flush=True)
-    print("n,dim,kind,build_s,index_gb,p50_1_ms,p95_1_ms,p50_b32_ms,p95_b32_ms,recall10,"
-          "peak_rss_gb", flush=True)
+    base = IndexConfig(ivf_nlist=args.nlist, pca_dim=args.pca_dim, refine=args.refine,
+                       refine_factor=args.refine_factor)
+    print(f"# faiss threads: {faiss.omp_get_max_threads()}, build threads: {args.build_threads}, "
+          f"cpus: {os.cpu_count()}, load: {os.getloadavg()}", flush=True)
+    print("n,dim,kind,param,value,build_s,index_gb,p50_1_ms,p95_1_ms,p50_b32_ms,p95_b32_ms,"
+          "recall10,peak_rss_gb,load1", flush=True)
+    rows = []
     for n in args.sizes:
         data = Synthetic(n, args.dim, args.per_person)
         queries = data.queries(args.queries)
         truth = exact_topk(data, queries, 10)
         for kind in args.kinds:
-            r = run_one(data, kind, base, queries, truth, args.reps, args.build_threads)
-            print(f"{r['n']},{r['dim']},{r['kind']},{r['build_s']:.1f},{r['index_gb']:.3f},"
-                  f"{r['p50_1']:.2f},{r['p95_1']:.2f},{r['p50_32']:.1f},{r['p95_32']:.1f},"
-                  f"{r['recall10']:.3f},{r['peak_rss_gb']:.2f}", flush=True)
+            for r in run_one(data, kind, base, queries, truth, args):
+                rows.append(r)
+                print(f"{r['n']},{r['dim']},{r['kind']},{r['param']},{r['value']},"
+                      f"{r['build_s']:.1f},{r['index_gb']:.3f},{r['p50_1']:.2f},{r['p95_1']:.2f},"
+                      f"{r['p50_32']:.1f},{r['p95_32']:.1f},{r['recall10']:.3f},"
+                      f"{r['peak_rss_gb']:.2f},{r['load1_after']:.2f}", flush=True)
+                if args.json:
+                    args.json.write_text(json.dumps({"args": {k: str(v) for k, v in
+                                                              vars(args).items()},
+                                                     "rows": rows}, indent=1))
     return 0
 
 

@@ -1,23 +1,29 @@
 """FAISS vector index keyed by tracklet primary keys.
 
 All vectors are L2-normalised float32 descriptors and the metric is the inner product, so a score is
-the cosine similarity in ``[-1, 1]``. Every index kind is wrapped in ``faiss.IndexIDMap2`` so that the
-ids FAISS returns are the caller's ids (tracklet primary keys), can be listed, and can be removed.
+the cosine similarity in ``[-1, 1]``. The ids FAISS returns are the caller's ids (tracklet primary
+keys), can be listed, and can be removed.
 
 Kinds (``IndexConfig.kind``):
 
-- ``"flat"``: exact search (``IndexFlatIP``). Searched with one BLAS matrix product over the stored
-  matrix, which uses every core even for a single query (faiss' own flat scan uses one thread per
-  query).
+- ``"flat"``: exact search (``IndexFlatIP`` in ``IndexIDMap2``). Searched with one BLAS matrix
+  product over the stored matrix, which uses every core even for a single query (faiss' own flat
+  scan uses one thread per query).
 - ``"hnsw"``: ``IndexHNSWFlat`` graph, approximate; no training. FAISS cannot remove from an HNSW graph,
   so removing ids rebuilds the graph from the remaining vectors (logged; slow on big galleries).
-- ``"ivfpq"``: ``IndexIVFPQ`` (coarse k-means + product quantisation, trained on the data), with an
-  optional re-scoring of ``k * refine_factor`` candidates against 8-bit scalar-quantised (``"sq8"``)
-  or half-precision (``"fp16"``) copies of the vectors, which restores near-exact recall.
-- ``"auto"``: exact flat search below ``approx_min_size`` vectors, IVF-PQ at or above it.
+- ``"ivfsq"``: IVF over 8-bit scalar-quantised codes of the descriptors projected onto their top
+  ``pca_dim`` principal directions (uncentred, so inner products are kept), then exact re-scoring of
+  the ``k * refine_factor`` best candidates against half-precision (``"fp16"``) or 8-bit (``"sq8"``)
+  copies of the full vectors. The large-gallery kind: see ``benchmarks/search_scale.py``.
+- ``"ivfpq"``: ``IndexIVFPQ`` (coarse k-means + product quantisation) on the same projection, with the
+  same optional re-scoring.
+- ``"auto"``: exact flat search below ``approx_min_size`` vectors, ``ivfsq`` at or above it.
+
+IVF kinds store the caller's ids inside the inverted lists (not in ``IndexIDMap2``, whose
+``remove_ids`` renumbers positions that IVF lists do not follow and so corrupted ids after a removal).
 
 Approximate kinds fall back to exact flat search while the index holds fewer than ``approx_min_size``
-vectors (IVF-PQ also needs enough vectors to train), and switch once that size is reached; the switch
+vectors (IVF also needs enough vectors to train), and switch once that size is reached; the switch
 is logged.
 """
 
@@ -39,7 +45,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["IndexConfig", "IndexFileError", "VectorIndex", "atomic_write_bytes"]
 
 _MAGIC = b"REIDVX01"
-_KINDS = ("flat", "hnsw", "ivfpq", "auto")
+_KINDS = ("flat", "hnsw", "ivfsq", "ivfpq", "auto")
+_IVF_KINDS = ("ivfsq", "ivfpq")
+_LAYOUT = 2  # 1: IVF inside IndexIDMap2 (broken removal); 2: IVF keeps the ids itself
 _REFINES = ("sq8", "fp16", "none")
 
 
@@ -52,31 +60,36 @@ class IndexConfig:
     """How the vector index is built. Defaults come from ``benchmarks/search_scale.py``.
 
     Attributes:
-        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"ivfpq"`` or ``"auto"`` (flat, then IVF-PQ).
+        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"`` or ``"auto"``
+            (flat below ``approx_min_size``, then ``ivfsq``).
         approx_min_size: approximate kinds use exact flat search below this many vectors.
         hnsw_m: HNSW graph degree.
         hnsw_ef_construction: HNSW build-time beam width.
         hnsw_ef_search: HNSW search-time beam width (raised to ``k`` when smaller).
         ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192].
         ivf_nprobe: IVF lists visited per query.
-        pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the dimension.
+        pca_dim: IVF kinds index the vectors projected onto this many principal directions
+            (uncentred); 0 or >= the dimension keeps the full vectors.
+        pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the (projected) dimension.
         pq_nbits: bits per PQ code.
-        refine: re-score IVF-PQ candidates with ``"sq8"``, ``"fp16"`` vectors, or ``"none"``.
-        refine_factor: IVF-PQ candidates per wanted result when refining.
-        train_size: at most this many vectors are used to train IVF-PQ.
+        refine: re-score IVF candidates with ``"fp16"`` or ``"sq8"`` copies of the full vectors, or
+            ``"none"`` (scores then come from the codes).
+        refine_factor: IVF candidates per wanted result when refining.
+        train_size: at most this many vectors are used to train IVF (and the projection).
     """
 
     kind: str = "flat"
-    approx_min_size: int = 50_000
+    approx_min_size: int = 200_000
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 64
+    hnsw_ef_search: int = 128
     ivf_nlist: int = 0
-    ivf_nprobe: int = 32
+    ivf_nprobe: int = 64
+    pca_dim: int = 256
     pq_m: int = 64
     pq_nbits: int = 8
-    refine: str = "sq8"
-    refine_factor: int = 8
+    refine: str = "fp16"
+    refine_factor: int = 10
     train_size: int = 65_536
 
     def __post_init__(self) -> None:
@@ -86,12 +99,14 @@ class IndexConfig:
             raise ValueError(f"index refine {self.refine!r} is unknown; choose one of {_REFINES}")
         if self.approx_min_size < 0 or self.refine_factor < 1 or self.ivf_nprobe < 1:
             raise ValueError("approx_min_size must be >= 0, refine_factor and ivf_nprobe >= 1")
+        if self.pca_dim < 0:
+            raise ValueError(f"pca_dim must be >= 0, got {self.pca_dim}")
 
     def target_kind(self, n: int) -> str:
         """The kind of index to use for ``n`` vectors (flat below ``approx_min_size``)."""
         if self.kind == "flat" or n < self.approx_min_size:
             return "flat"
-        return "ivfpq" if self.kind == "auto" else self.kind
+        return "ivfsq" if self.kind == "auto" else self.kind
 
     def nlist_for(self, n: int) -> int:
         """IVF list count for ``n`` vectors (fixed when ``ivf_nlist`` > 0)."""
@@ -137,6 +152,17 @@ def _as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
 
 
+def _uncentred_pca(sample: np.ndarray, out_dim: int) -> np.ndarray:
+    """``(out_dim, D)`` orthonormal rows: top eigenvectors of the second moment ``X^T X / n``.
+
+    Not mean-centred, so ``(P q) . (P x)`` approximates ``q . x`` itself (a centred PCA would add
+    the data-dependent term ``-mean . x`` to every score).
+    """
+    x = sample.astype(np.float64)
+    _, vecs = np.linalg.eigh(x.T @ x / len(x))
+    return np.ascontiguousarray(vecs[:, ::-1][:, :out_dim].T, dtype=np.float32)
+
+
 class VectorIndex:
     """An id-keyed inner-product index over L2-normalised float32 vectors of one dimension.
 
@@ -151,8 +177,9 @@ class VectorIndex:
         self.dim = int(dim)
         self.config = config or IndexConfig()
         self.kind = "flat"
-        self._main = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self._main: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         self._refine: faiss.Index | None = None
+        self._proj: np.ndarray | None = None  # (P, D) projection for IVF kinds
 
     # ---------------------------------------------------------------- inspection
     @property
@@ -161,7 +188,15 @@ class VectorIndex:
         return int(self._main.ntotal)
 
     def ids(self) -> np.ndarray:
-        """All ids in the index, ``(N,)`` int64, in storage order."""
+        """All ids in the index, ``(N,)`` int64 (storage order for flat/HNSW and refined IVF)."""
+        if self._refine is not None:
+            return faiss.vector_to_array(self._refine.id_map).astype(np.int64, copy=False)
+        if self.kind in _IVF_KINDS:
+            ivf = faiss.extract_index_ivf(self._main)
+            inv = ivf.invlists
+            parts = [faiss.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy()
+                     for i in range(ivf.nlist) if inv.list_size(i)]
+            return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
         return faiss.vector_to_array(self._main.id_map).astype(np.int64, copy=False)
 
     def describe(self) -> dict:
@@ -170,12 +205,17 @@ class VectorIndex:
                 "count": self.ntotal}
 
     def reconstruct(self, ids: np.ndarray | list[int]) -> np.ndarray:
-        """Stored vectors for ``ids``, ``(N, D)`` float32 (approximate for IVF-PQ)."""
+        """Stored vectors for ``ids``, ``(N, D)`` float32 (approximate for IVF without refine)."""
         keys = _as_ids(ids)
-        source = self._refine if self._refine is not None else self._main
         if keys.size == 0:
             return np.zeros((0, self.dim), np.float32)
-        return source.reconstruct_batch(keys)
+        if self._refine is not None:
+            return self._refine.reconstruct_batch(keys)
+        x = self._main.reconstruct_batch(keys)
+        if self._proj is not None:
+            x = x @ self._proj
+            x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -188,6 +228,7 @@ class VectorIndex:
 
     def _rebuild(self, ids: np.ndarray, x: np.ndarray) -> None:
         kind = self.config.target_kind(len(ids))
+        proj = None
         if kind == "flat":
             main, refine = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim)), None
         elif kind == "hnsw":
@@ -195,30 +236,35 @@ class VectorIndex:
             hnsw.hnsw.efConstruction = self.config.hnsw_ef_construction
             main, refine = faiss.IndexIDMap2(hnsw), None
         else:
-            main, refine = self._new_ivfpq(x)
-        if len(ids):
-            main.add_with_ids(x, ids)
-            if refine is not None:
-                refine.add_with_ids(x, ids)
+            main, refine, proj = self._new_ivf(kind, x)
         if kind != self.kind:
             logger.info("vector index: %d vectors -> %s index (configured %r, approximate from %d)",
                         len(ids), kind, self.config.kind, self.config.approx_min_size)
-        self.kind, self._main, self._refine = kind, main, refine
+        self.kind, self._main, self._refine, self._proj = kind, main, refine, proj
+        if len(ids):
+            self._add_raw(ids, x)
 
-    def _new_ivfpq(self, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None]:
+    def _new_ivf(self, kind: str, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None,
+                                                          np.ndarray | None]:
         cfg = self.config
-        if self.dim % cfg.pq_m:
-            raise ValueError(f"pq_m={cfg.pq_m} must divide the dimension {self.dim}")
-        nlist = min(cfg.nlist_for(len(x)), max(1, len(x) // 39))
-        quantizer = faiss.IndexFlatIP(self.dim)
-        ivf = faiss.IndexIVFPQ(quantizer, self.dim, nlist, cfg.pq_m, cfg.pq_nbits,
-                               faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = x if len(x) <= cfg.train_size else x[np.sort(rng.choice(len(x), cfg.train_size,
                                                                          replace=False))]
-        ivf.train(sample)
+        proj = _uncentred_pca(sample, cfg.pca_dim) if 0 < cfg.pca_dim < self.dim else None
+        coded = sample if proj is None else sample @ proj.T
+        d = coded.shape[1]
+        nlist = min(cfg.nlist_for(len(x)), max(1, len(x) // 39))
+        quantizer = faiss.IndexFlatIP(d)
+        if kind == "ivfpq":
+            if d % cfg.pq_m:
+                raise ValueError(f"pq_m={cfg.pq_m} must divide the indexed dimension {d}")
+            ivf = faiss.IndexIVFPQ(quantizer, d, nlist, cfg.pq_m, cfg.pq_nbits,
+                                   faiss.METRIC_INNER_PRODUCT)
+        else:
+            ivf = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                faiss.METRIC_INNER_PRODUCT)
+        ivf.train(np.ascontiguousarray(coded))
         ivf.nprobe = min(cfg.ivf_nprobe, nlist)
-        main = faiss.IndexIDMap2(ivf)  # the SWIG wrapper keeps ivf and quantizer alive
         refine = None
         if cfg.refine != "none":
             qtype = (faiss.ScalarQuantizer.QT_8bit if cfg.refine == "sq8"
@@ -226,7 +272,15 @@ class VectorIndex:
             sq = faiss.IndexScalarQuantizer(self.dim, qtype, faiss.METRIC_INNER_PRODUCT)
             sq.train(sample)
             refine = faiss.IndexIDMap2(sq)
-        return main, refine
+        else:
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id
+        return ivf, refine, proj
+
+    def _add_raw(self, keys: np.ndarray, x: np.ndarray) -> None:
+        coded = x if self._proj is None else np.ascontiguousarray(x @ self._proj.T)
+        self._main.add_with_ids(coded, keys)
+        if self._refine is not None:
+            self._refine.add_with_ids(x, keys)
 
     def _all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         ids = self.ids()
@@ -251,9 +305,7 @@ class VectorIndex:
             old_ids, old_x = self._all_vectors()
             self._rebuild(np.concatenate([old_ids, keys]), np.concatenate([old_x, x]))
             return
-        self._main.add_with_ids(x, keys)
-        if self._refine is not None:
-            self._refine.add_with_ids(x, keys)
+        self._add_raw(keys, x)
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
         """Remove ``ids`` (absent ones are ignored); returns how many were removed."""
@@ -268,7 +320,11 @@ class VectorIndex:
                         present.size, int(keep.sum()))
             self._rebuild(all_ids[keep], all_x[keep])
             return int(present.size)
-        removed = int(self._main.remove_ids(faiss.IDSelectorBatch(present)))
+        present = np.ascontiguousarray(present)
+        # an IVF direct map (IVF without refine) accepts only IDSelectorArray
+        sel = (faiss.IDSelectorArray(present.size, faiss.swig_ptr(present))
+               if self.kind in _IVF_KINDS else faiss.IDSelectorBatch(present))
+        removed = int(self._main.remove_ids(sel))
         if self._refine is not None:
             self._refine.remove_ids(faiss.IDSelectorBatch(present))
         return removed
@@ -296,7 +352,7 @@ class VectorIndex:
             params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, k))
             scores, ids = self._main.search(q, k, params=params)
         else:
-            scores, ids = self._search_ivfpq(q, k)
+            scores, ids = self._search_ivf(q, k)
         scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return scores, ids.astype(np.int64)
 
@@ -316,11 +372,18 @@ class VectorIndex:
         scores[:, :kk], ids[:, :kk] = top, self.ids()[pos]
         return scores, ids
 
-    def _search_ivfpq(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search_ivf(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        coded = q if self._proj is None else np.ascontiguousarray(q @ self._proj.T)
+        ivf = faiss.extract_index_ivf(self._main)
+        # One thread per query (parallel_mode 0): a single query's scan takes well under a
+        # millisecond, and spreading it over OpenMP threads (mode 1) left them spinning against
+        # numpy's BLAS threads, 10x slower on 2 cores (benchmarks/search_scale.py).
+        params = faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
+        ivf.parallel_mode = 0
         if self._refine is None:
-            return self._main.search(q, k)
+            return self._main.search(coded, k, params=params)
         kc = min(self.ntotal, k * self.config.refine_factor)
-        _, cand = self._main.search(q, kc)
+        _, cand = self._main.search(coded, kc, params=params)
         valid = cand >= 0
         exact = np.full(cand.shape, -np.inf, np.float32)
         if valid.any():
@@ -342,17 +405,21 @@ class VectorIndex:
         blobs = [faiss.serialize_index(self._main)]
         if self._refine is not None:
             blobs.append(faiss.serialize_index(self._refine))
-        header = json.dumps({"kind": self.kind, "dim": self.dim,
-                             "sizes": [int(b.nbytes) for b in blobs],
+        proj_shape = None if self._proj is None else list(self._proj.shape)
+        header = json.dumps({"kind": self.kind, "dim": self.dim, "layout": _LAYOUT,
+                             "sizes": [int(b.nbytes) for b in blobs], "proj_shape": proj_shape,
                              "config": asdict(self.config)}).encode()
-        atomic_write_bytes(Path(path), [_MAGIC, struct.pack("<I", len(header)), header, *blobs])
+        tail = [] if self._proj is None else [np.ascontiguousarray(self._proj, np.float32)]
+        atomic_write_bytes(Path(path),
+                           [_MAGIC, struct.pack("<I", len(header)), header, *blobs, *tail])
 
     @classmethod
     def load(cls, path: str | Path, config: IndexConfig | None = None) -> VectorIndex:
         """Read an index written by ``save``; raises ``IndexFileError`` if unreadable.
 
         ``config`` sets search-time parameters (nprobe, efSearch, refine factor) and later growth;
-        the stored structure is used as written.
+        the stored structure is used as written. IVF files of the first layout (ids in
+        ``IndexIDMap2``, unreliable after removals) are refused so that the store rebuilds them.
         """
         path = Path(path)
         try:
@@ -364,18 +431,24 @@ class VectorIndex:
                 raise ValueError("bad magic bytes")
             (hlen,) = struct.unpack("<I", bytes(data[8:12]))
             header = json.loads(bytes(data[12:12 + hlen]))
+            if header["kind"] in _IVF_KINDS and header.get("layout", 1) < _LAYOUT:
+                raise ValueError("IVF index of an older layout; it is rebuilt from the database")
             offset, blobs = 12 + hlen, []
             for size in header["sizes"]:
                 if offset + size > len(data):
                     raise ValueError("file is truncated")
                 blobs.append(faiss.deserialize_index(data[offset:offset + size]))
                 offset += size
+            proj = None
+            if header.get("proj_shape"):
+                rows, cols = header["proj_shape"]
+                raw = data[offset:offset + rows * cols * 4]
+                if raw.size != rows * cols * 4:
+                    raise ValueError("file is truncated")
+                proj = raw.view(np.float32).reshape(rows, cols).copy()
         except Exception as exc:  # faiss raises RuntimeError with C++ text; json/struct others
             raise IndexFileError(f"vector index {path} is corrupt ({exc})") from exc
         index = cls(int(header["dim"]), config)
-        index.kind, index._main = header["kind"], blobs[0]
+        index.kind, index._main, index._proj = header["kind"], blobs[0], proj
         index._refine = blobs[1] if len(blobs) > 1 else None
-        if index.kind == "ivfpq":
-            ivf = faiss.extract_index_ivf(index._main)
-            ivf.nprobe = min(index.config.ivf_nprobe, ivf.nlist)
         return index

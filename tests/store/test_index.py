@@ -1,5 +1,8 @@
 """VectorIndex: exact results, approximate kinds, removal, persistence, corruption."""
 
+import json
+import struct
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,25 @@ from reid.store import IndexConfig, IndexFileError, VectorIndex
 def _unit(n: int, d: int, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _clustered(people: int, per: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit descriptors: identity centre + camera bias + noise (the benchmark's model, smaller)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((people, 16)).astype(np.float32) @ rng.standard_normal(
+        (16, d)).astype(np.float32)  # identities span a low-dimensional subspace, as real ones do
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    cams = rng.standard_normal((8, d)).astype(np.float32)
+    cams /= np.linalg.norm(cams, axis=1, keepdims=True)
+    who = np.repeat(np.arange(people), per)
+    x = (centres[who] + 0.35 * cams[rng.integers(0, 8, len(who))]
+         + rng.standard_normal((len(who), d)).astype(np.float32) * 0.8 / np.sqrt(d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), who
+
+
+def _recall(got: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / truth.shape[1]
+                          for a, b in zip(got, truth, strict=True)]))
 
 
 def _exact(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -26,7 +48,7 @@ def test_flat_matches_brute_force_and_pads():
     assert i[0, 2:].tolist() == [-1, -1] and np.isneginf(s[0, 2:]).all()
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "auto"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivfsq", "auto"])
 def test_approximate_kinds_fall_back_then_switch(kind):
     cfg = IndexConfig(kind=kind, approx_min_size=1500, pq_m=8, ivf_nprobe=64, refine_factor=10)
     x, ids = _unit(2000, 32, 1), np.arange(2000) + 1
@@ -34,7 +56,7 @@ def test_approximate_kinds_fall_back_then_switch(kind):
     index.add(ids[:1000], x[:1000])
     assert index.kind == "flat"
     index.add(ids[1000:], x[1000:])
-    assert index.kind == ("ivfpq" if kind == "auto" else kind)
+    assert index.kind == ("ivfsq" if kind == "auto" else kind)
     _, got = index.search(x[:50], 10)
     truth = _exact(x, ids, x[:50], 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got, truth, strict=True)])
@@ -42,9 +64,9 @@ def test_approximate_kinds_fall_back_then_switch(kind):
     assert (got[:, 0] == ids[:50]).all()
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq", "ivfsq"])
 def test_remove_and_roundtrip(tmp_path, kind):
-    cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64)
+    cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64, pca_dim=16)
     x, ids = _unit(1200, 32, 2), np.arange(1200) + 10
     index = VectorIndex.build(32, ids, x, cfg)
     assert index.remove([10, 11, 99999]) == 2
@@ -71,3 +93,64 @@ def test_rejects_duplicates_bad_shapes_and_corrupt_files(tmp_path):
     bad.write_bytes(bad.read_bytes()[:-20])
     with pytest.raises(IndexFileError):
         VectorIndex.load(bad)
+
+
+@pytest.mark.parametrize(("kind", "refine"), [("ivfsq", "fp16"), ("ivfsq", "none"),
+                                              ("ivfpq", "sq8"), ("ivfpq", "none")])
+def test_ivf_ids_stay_right_after_removal(kind, refine):
+    # IndexIDMap2 over IVF renumbered positions on removal and returned neighbours' ids
+    cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64, pca_dim=0,
+                      refine=refine)
+    x, ids = _unit(1500, 32, 3), np.arange(1500) * 3 + 5
+    index = VectorIndex.build(32, ids, x, cfg)
+    assert index.remove(ids[:40]) == 40
+    assert sorted(index.ids().tolist()) == sorted(ids[40:].tolist())
+    _, got = index.search(x[40:240], 1)
+    assert np.mean(got[:, 0] == ids[40:240]) > 0.95
+    index.add(ids[:40], x[:40])
+    _, got = index.search(x[:40], 1)
+    assert np.mean(got[:, 0] == ids[:40]) > 0.95
+
+
+@pytest.mark.parametrize("kind", ["ivfsq", "hnsw"])
+def test_recall_on_clustered_descriptors(tmp_path, kind):
+    x, who = _clustered(people=400, per=8, d=128)
+    ids = np.arange(len(x)) + 1
+    cfg = IndexConfig(kind=kind, approx_min_size=0, pca_dim=32, ivf_nlist=64, ivf_nprobe=16)
+    index = VectorIndex.build(128, ids, x, cfg)
+    q, _ = _clustered(people=400, per=1, d=128, seed=0)  # same centres and cameras, new noise
+    q = q[:100]
+    scores, got = index.search(q, 10)
+    truth = _exact(x, ids, q, 10)
+    assert _recall(got, truth) >= 0.95
+    np.testing.assert_allclose(scores[:, 0], np.sort(q @ x.T, axis=1)[:, -1], atol=2e-3)
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", cfg)
+    np.testing.assert_array_equal(loaded.search(q, 10)[1], got)
+
+
+def test_projection_keeps_inner_products_of_low_rank_data():
+    rng = np.random.default_rng(4)
+    basis = np.linalg.qr(rng.standard_normal((64, 12)))[0].T.astype(np.float32)  # (12, 64)
+    x = (rng.standard_normal((3000, 12)).astype(np.float32) + 2.0) @ basis  # not centred
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cfg = IndexConfig(kind="ivfsq", approx_min_size=0, pca_dim=12, refine="none", ivf_nprobe=64)
+    index = VectorIndex.build(64, np.arange(3000), x, cfg)
+    np.testing.assert_allclose(index.reconstruct([0, 1, 2]), x[:3], atol=0.05)
+    _, got = index.search(x[:50], 10)
+    assert _recall(got, _exact(x, np.arange(3000), x[:50], 10)) >= 0.9
+
+
+def test_old_ivf_layout_is_refused_for_rebuild(tmp_path):
+    cfg = IndexConfig(kind="ivfsq", approx_min_size=0, pca_dim=0)
+    index = VectorIndex.build(32, np.arange(500), _unit(500, 32, 5), cfg)
+    path = tmp_path / "v.faiss"
+    index.save(path)
+    data = path.read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    header = json.loads(data[12:12 + hlen])
+    del header["layout"]
+    new = json.dumps(header).encode()
+    path.write_bytes(data[:8] + struct.pack("<I", len(new)) + new + data[12 + hlen:])
+    with pytest.raises(IndexFileError, match="older layout"):
+        VectorIndex.load(path)
