@@ -39,9 +39,11 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
-demo: setup
+# Index a two-camera sample made from vtest.avi with whatever models are available offline,
+# print a summary and serve the UI on http://127.0.0.1:7860 (Ctrl-C stops it).
+demo: setup sample-data
 	mkdir -p $(YOLO_CONFIG_DIR)
-	$(BIN)/reid models
+	$(BIN)/reid demo
 
 # vtest.avi, a real 795-frame pedestrian video, ships inside Debian's opencv-doc package.
 sample-data: $(VTEST)
