@@ -130,7 +130,7 @@ def _sweep(kind: str, args: argparse.Namespace) -> list[tuple[str, int]]:
     """Search-time settings to measure on one built index: ``(config field, value)`` pairs."""
     if kind in ("ivfsq", "ivfpq"):
         return [("ivf_nprobe", v) for v in args.nprobe]
-    if kind == "hnsw":
+    if kind in ("hnsw", "hnswsq"):
         return [("hnsw_ef_search", v) for v in args.ef_search]
     return [("", 0)]
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     p.add_argument("--kinds", nargs="+", default=["flat", "hnsw", "ivfsq"],
-                   choices=["flat", "hnsw", "ivfsq", "ivfpq"])
+                   choices=["flat", "hnsw", "hnswsq", "ivfsq", "ivfpq"])
     p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--per-person", type=int, default=8)
     p.add_argument("--queries", type=int, default=200)

@@ -11,6 +11,8 @@ Kinds (``IndexConfig.kind``):
   scan uses one thread per query).
 - ``"hnsw"``: ``IndexHNSWFlat`` graph, approximate; no training. FAISS cannot remove from an HNSW graph,
   so removing ids rebuilds the graph from the remaining vectors (logged; slow on big galleries).
+- ``"hnswsq"``: an HNSW graph over 8-bit codes of the projected vectors (``IndexHNSWSQ``, see
+  ``pca_dim``), candidates re-scored like ``ivfsq``; builds far faster than ``"hnsw"`` at 2048-d.
 - ``"ivfsq"``: IVF over 8-bit scalar-quantised codes of the descriptors projected onto their top
   ``pca_dim`` principal directions (uncentred, so inner products are kept), then exact re-scoring of
   the ``k * refine_factor`` best candidates against half-precision (``"fp16"``) or 8-bit (``"sq8"``)
@@ -45,7 +47,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["IndexConfig", "IndexFileError", "VectorIndex", "atomic_write_bytes"]
 
 _MAGIC = b"REIDVX01"
-_KINDS = ("flat", "hnsw", "ivfsq", "ivfpq", "auto")
+_KINDS = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
+_HNSW_KINDS = ("hnsw", "hnswsq")
 _IVF_KINDS = ("ivfsq", "ivfpq")
 _LAYOUT = 2  # 1: IVF inside IndexIDMap2 (broken removal); 2: IVF keeps the ids itself
 _REFINES = ("sq8", "fp16", "none")
@@ -60,7 +63,8 @@ class IndexConfig:
     """How the vector index is built. Defaults come from ``benchmarks/search_scale.py``.
 
     Attributes:
-        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"`` or ``"auto"``
+        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"hnswsq"``, ``"ivfsq"``, ``"ivfpq"`` or
+            ``"auto"``
             (flat below ``approx_min_size``, then ``ivfsq``).
         approx_min_size: approximate kinds use exact flat search below this many vectors.
         hnsw_m: HNSW graph degree.
@@ -68,13 +72,13 @@ class IndexConfig:
         hnsw_ef_search: HNSW search-time beam width (raised to ``k`` when smaller).
         ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192].
         ivf_nprobe: IVF lists visited per query.
-        pca_dim: IVF kinds index the vectors projected onto this many principal directions
+        pca_dim: ``hnswsq`` and IVF kinds index the vectors projected onto this many principal directions
             (uncentred); 0 or >= the dimension keeps the full vectors.
         pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the (projected) dimension.
         pq_nbits: bits per PQ code.
-        refine: re-score IVF candidates with ``"fp16"`` or ``"sq8"`` copies of the full vectors, or
+        refine: re-score ``hnswsq``/IVF candidates with ``"fp16"`` or ``"sq8"`` copies of the full vectors, or
             ``"none"`` (scores then come from the codes).
-        refine_factor: IVF candidates per wanted result when refining.
+        refine_factor: candidates per wanted result when refining.
         train_size: at most this many vectors are used to train IVF (and the projection).
     """
 
@@ -236,7 +240,7 @@ class VectorIndex:
             hnsw.hnsw.efConstruction = self.config.hnsw_ef_construction
             main, refine = faiss.IndexIDMap2(hnsw), None
         else:
-            main, refine, proj = self._new_ivf(kind, x)
+            main, refine, proj = self._new_coded(kind, x)
         if kind != self.kind:
             logger.info("vector index: %d vectors -> %s index (configured %r, approximate from %d)",
                         len(ids), kind, self.config.kind, self.config.approx_min_size)
@@ -244,16 +248,38 @@ class VectorIndex:
         if len(ids):
             self._add_raw(ids, x)
 
-    def _new_ivf(self, kind: str, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None,
-                                                          np.ndarray | None]:
+    def _new_coded(self, kind: str, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None,
+                                                            np.ndarray | None]:
+        """A trained ``hnswsq``/IVF index on the projected vectors, and the re-scoring store."""
         cfg = self.config
         rng = np.random.default_rng(0)
         sample = x if len(x) <= cfg.train_size else x[np.sort(rng.choice(len(x), cfg.train_size,
                                                                          replace=False))]
         proj = _uncentred_pca(sample, cfg.pca_dim) if 0 < cfg.pca_dim < self.dim else None
-        coded = sample if proj is None else sample @ proj.T
+        coded = np.ascontiguousarray(sample if proj is None else sample @ proj.T)
+        if kind == "hnswsq":
+            main = faiss.IndexHNSWSQ(coded.shape[1], faiss.ScalarQuantizer.QT_8bit, cfg.hnsw_m,
+                                     faiss.METRIC_INNER_PRODUCT)
+            main.hnsw.efConstruction = cfg.hnsw_ef_construction
+            main.train(coded)
+            main = faiss.IndexIDMap2(main)
+        else:
+            main = self._new_ivf(kind, coded, len(x))
+        refine = None
+        if cfg.refine != "none":
+            qtype = (faiss.ScalarQuantizer.QT_8bit if cfg.refine == "sq8"
+                     else faiss.ScalarQuantizer.QT_fp16)
+            sq = faiss.IndexScalarQuantizer(self.dim, qtype, faiss.METRIC_INNER_PRODUCT)
+            sq.train(sample)
+            refine = faiss.IndexIDMap2(sq)
+        elif kind != "hnswsq":
+            main.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id
+        return main, refine, proj
+
+    def _new_ivf(self, kind: str, coded: np.ndarray, n: int) -> faiss.IndexIVF:
+        cfg = self.config
         d = coded.shape[1]
-        nlist = min(cfg.nlist_for(len(x)), max(1, len(x) // 39))
+        nlist = min(cfg.nlist_for(n), max(1, n // 39))
         quantizer = faiss.IndexFlatIP(d)
         if kind == "ivfpq":
             if d % cfg.pq_m:
@@ -263,18 +289,9 @@ class VectorIndex:
         else:
             ivf = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                                 faiss.METRIC_INNER_PRODUCT)
-        ivf.train(np.ascontiguousarray(coded))
+        ivf.train(coded)
         ivf.nprobe = min(cfg.ivf_nprobe, nlist)
-        refine = None
-        if cfg.refine != "none":
-            qtype = (faiss.ScalarQuantizer.QT_8bit if cfg.refine == "sq8"
-                     else faiss.ScalarQuantizer.QT_fp16)
-            sq = faiss.IndexScalarQuantizer(self.dim, qtype, faiss.METRIC_INNER_PRODUCT)
-            sq.train(sample)
-            refine = faiss.IndexIDMap2(sq)
-        else:
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id
-        return ivf, refine, proj
+        return ivf
 
     def _add_raw(self, keys: np.ndarray, x: np.ndarray) -> None:
         coded = x if self._proj is None else np.ascontiguousarray(x @ self._proj.T)
@@ -313,7 +330,7 @@ class VectorIndex:
         present = keys[np.isin(keys, self.ids())]
         if present.size == 0:
             return 0
-        if self.kind == "hnsw":
+        if self.kind in _HNSW_KINDS:
             all_ids, all_x = self._all_vectors()
             keep = ~np.isin(all_ids, present)
             logger.info("vector index: rebuilding HNSW graph without %d ids (%d remain)",
@@ -352,7 +369,7 @@ class VectorIndex:
             params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, k))
             scores, ids = self._main.search(q, k, params=params)
         else:
-            scores, ids = self._search_ivf(q, k)
+            scores, ids = self._search_coded(q, k)
         scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
         return scores, ids.astype(np.int64)
 
@@ -372,17 +389,21 @@ class VectorIndex:
         scores[:, :kk], ids[:, :kk] = top, self.ids()[pos]
         return scores, ids
 
-    def _search_ivf(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search_coded(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``hnswsq``/IVF search on the projected codes, then exact re-scoring of candidates."""
         coded = q if self._proj is None else np.ascontiguousarray(q @ self._proj.T)
-        ivf = faiss.extract_index_ivf(self._main)
-        # One thread per query (parallel_mode 0): a single query's scan takes well under a
-        # millisecond, and spreading it over OpenMP threads (mode 1) left them spinning against
-        # numpy's BLAS threads, 10x slower on 2 cores (benchmarks/search_scale.py).
-        params = faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
-        ivf.parallel_mode = 0
+        kc = k if self._refine is None else min(self.ntotal, k * self.config.refine_factor)
+        if self.kind == "hnswsq":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, kc))
+        else:
+            ivf = faiss.extract_index_ivf(self._main)
+            # One thread per query (parallel_mode 0): a single query's scan takes about a
+            # millisecond, and spreading it over OpenMP threads (mode 1) left them spinning
+            # against numpy's BLAS threads, 10x slower on 2 cores.
+            params = faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
+            ivf.parallel_mode = 0
         if self._refine is None:
             return self._main.search(coded, k, params=params)
-        kc = min(self.ntotal, k * self.config.refine_factor)
         _, cand = self._main.search(coded, kc, params=params)
         valid = cand >= 0
         exact = np.full(cand.shape, -np.inf, np.float32)

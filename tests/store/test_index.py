@@ -48,7 +48,7 @@ def test_flat_matches_brute_force_and_pads():
     assert i[0, 2:].tolist() == [-1, -1] and np.isneginf(s[0, 2:]).all()
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq", "ivfsq", "auto"])
+@pytest.mark.parametrize("kind", ["hnsw", "hnswsq", "ivfpq", "ivfsq", "auto"])
 def test_approximate_kinds_fall_back_then_switch(kind):
     cfg = IndexConfig(kind=kind, approx_min_size=1500, pq_m=8, ivf_nprobe=64, refine_factor=10)
     x, ids = _unit(2000, 32, 1), np.arange(2000) + 1
@@ -64,7 +64,7 @@ def test_approximate_kinds_fall_back_then_switch(kind):
     assert (got[:, 0] == ids[:50]).all()
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq", "ivfsq"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "hnswsq", "ivfpq", "ivfsq"])
 def test_remove_and_roundtrip(tmp_path, kind):
     cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64, pca_dim=16)
     x, ids = _unit(1200, 32, 2), np.arange(1200) + 10
@@ -112,7 +112,7 @@ def test_ivf_ids_stay_right_after_removal(kind, refine):
     assert np.mean(got[:, 0] == ids[:40]) > 0.95
 
 
-@pytest.mark.parametrize("kind", ["ivfsq", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivfsq", "hnswsq", "hnsw"])
 def test_recall_on_clustered_descriptors(tmp_path, kind):
     x, who = _clustered(people=400, per=8, d=128)
     ids = np.arange(len(x)) + 1
