@@ -188,6 +188,8 @@ class ReidService:
             query = self.get_tracklet(request.tracklet_id)
             found = search_tracklet(self.store, request.tracklet_id, filters, options)
         elif request.images:
+            # Photos must be embedded by the gallery's own embedder (same dimension is not enough).
+            self.store.check_fingerprint(self.embedder.fingerprint)
             vectors = self.embedder.embed_images(request.images)
             found = search_vectors(self.store, vectors, filters, options)
         else:
@@ -259,6 +261,11 @@ class ReidService:
         stats = self.store.stats()
         per_camera = {name: len(self.store.list_tracklets(camera=name)) for name in self.list_cameras()}
         notes = []
+        gallery_fp = self.store.fingerprint
+        if gallery_fp is not None and gallery_fp != self.embedder.fingerprint:
+            notes.append(f"The gallery was built with embedder {gallery_fp.get('model')!r}, not the "
+                         f"current {self.embedder.name!r}: indexing and photo search are refused "
+                         "until `reid reindex` re-embeds it (or use the gallery's embedder).")
         if self.detector_fallback:
             notes.append("Offline fallback detector in use: OpenCV HOG (YOLO weights unavailable).")
         if self.embedder.is_fallback:

@@ -118,3 +118,21 @@ def test_delete_video_removes_its_tracklets(indexed):
     assert service.delete_video(vid) == n
     assert service.list_tracklets(video_id=vid) == []
     assert np.all(service.store.index.ids() != -1)
+
+
+def test_photo_search_and_indexing_refuse_another_embedder(indexed, tmp_path):
+    from reid.embed import make_fingerprint
+    from reid.store import FingerprintMismatchError
+
+    service, reports = indexed
+    own = service.embedder.fingerprint
+    service.embedder.fingerprint = make_fingerprint("other", "x", own["dim"], {"input_size": [1, 1]})
+    try:
+        image = np.zeros((64, 32, 3), np.uint8)
+        with pytest.raises(FingerprintMismatchError, match="reid reindex"):
+            service.search(SearchRequest(images=[image]))
+        with pytest.raises(FingerprintMismatchError):
+            service.index_video(reports[0].path)
+        assert any("reid reindex" in note for note in service.status().notes)
+    finally:
+        service.embedder.fingerprint = own
