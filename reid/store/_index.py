@@ -50,6 +50,7 @@ _MAGIC = b"REIDVX01"
 _KINDS = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
 _HNSW_KINDS = ("hnsw", "hnswsq")
 _IVF_KINDS = ("ivfsq", "ivfpq")
+_FEW_QUERIES = 4  # up to this many queries: one query at a time over all threads
 _LAYOUT = 2  # 1: IVF inside IndexIDMap2 (broken removal); 2: IVF keeps the ids itself
 _REFINES = ("sq8", "fp16", "none")
 
@@ -391,17 +392,23 @@ class VectorIndex:
 
     def _search_coded(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``hnswsq``/IVF search on the projected codes, then exact re-scoring of candidates."""
-        coded = q if self._proj is None else np.ascontiguousarray(q @ self._proj.T)
+        # A few queries: project without BLAS and spread each query's lists over faiss' OpenMP
+        # threads (parallel_mode 1). Mixing numpy's BLAS threads with faiss' spinning OpenMP
+        # threads made a single query 2-4x slower on 2 cores (benchmarks/search_scale.py).
+        few = len(q) <= _FEW_QUERIES
+        if self._proj is None:
+            coded = q
+        elif few:
+            coded = np.ascontiguousarray(np.einsum("qd,pd->qp", q, self._proj))
+        else:
+            coded = np.ascontiguousarray(q @ self._proj.T)
         kc = k if self._refine is None else min(self.ntotal, k * self.config.refine_factor)
         if self.kind == "hnswsq":
             params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, kc))
         else:
             ivf = faiss.extract_index_ivf(self._main)
-            # One thread per query (parallel_mode 0): a single query's scan takes about a
-            # millisecond, and spreading it over OpenMP threads (mode 1) left them spinning
-            # against numpy's BLAS threads, 10x slower on 2 cores.
             params = faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
-            ivf.parallel_mode = 0
+            ivf.parallel_mode = 1 if few else 0
         if self._refine is None:
             return self._main.search(coded, k, params=params)
         _, cand = self._main.search(coded, kc, params=params)
