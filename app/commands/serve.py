@@ -28,8 +28,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="server folder the UI may index (repeatable; default: the current "
                         "directory)")
     parser.add_argument("--search-concurrency", type=int, default=4,
-                        help="searches served at once (default 4); indexing runs one job at a time "
-                        "beside them")
+                        help="searches served at once, by the UI and by the JSON API each "
+                        "(default 4); indexing runs one job at a time beside them")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,13 +68,17 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
 
 
 def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code
-    """Serve ``service`` until interrupted."""
+    """Serve ``service`` (web UI at ``/``, JSON API at ``/api/v1``) until interrupted."""
+    from app.cli import UserError
     from app.ui.serving import launch
 
     where = f"http://{options.host}:{options.port}"
-    logger.info("serving the gallery in %s on %s%s", service.data_dir, where,
-                " (login required)" if options.auth else "")
-    launch(service, options, block=True)
+    logger.info("serving the gallery in %s on %s (JSON API under %s/api/v1)%s", service.data_dir,
+                where, where, " (login required)" if options.auth else "")
+    try:
+        launch(service, options, block=True)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
     return 0
 
 

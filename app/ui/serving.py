@@ -7,7 +7,12 @@ Rules enforced here:
 - Gradio's upload folder lives inside the data dir (``<data_dir>/.gradio``), and only the data
   dir's crops, clips and exports can be served; the database, vector index and uploaded
   originals are blocked;
-- every upload is limited to ``max_upload_bytes`` by Gradio itself (HTTP 413) before any callback.
+- every upload is limited to ``max_upload_bytes`` by Gradio itself (HTTP 413) before any callback;
+- the JSON API (``app.ui.rest``, under ``/api/v1``) shares the server, the port and the login
+  (HTTP Basic there); it serves only tracklet thumbnails from the data dir.
+
+The UI is mounted on a FastAPI app (``gr.mount_gradio_app``) next to the API and served by
+uvicorn; ``mount_kwargs`` is ``launch_kwargs`` minus what only ``Blocks.launch`` knows.
 """
 
 from __future__ import annotations
@@ -15,18 +20,24 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import socket
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServeOptions", "check_bind", "gradio_cache_dir", "launch", "launch_kwargs",
-           "parse_auth", "served_paths"]
+__all__ = ["ServeOptions", "build_server_app", "check_bind", "gradio_cache_dir", "launch",
+           "launch_kwargs", "mount_kwargs", "parse_auth", "served_paths"]
 
 # Files in the data dir that must never be served (the store's own files; see DESIGN.md layout).
 _BLOCKED_NAMES = ("reid.db", "reid.db-wal", "reid.db-shm", "reid.db-journal", "vectors.faiss",
                   "vectors.json", "vectors.npy", "uploads", "settings.toml", "settings.yaml")
+# ``Blocks.launch`` arguments that ``gr.mount_gradio_app`` does not take (nothing to share, print
+# or open when uvicorn serves the mounted app).
+_LAUNCH_ONLY = ("share", "quiet", "inbrowser")
 
 
 @dataclass(frozen=True)
@@ -104,25 +115,37 @@ def launch_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None =
     return kwargs
 
 
+def mount_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict:
+    """Keyword arguments for ``gr.mount_gradio_app``: the same rules as ``launch_kwargs``."""
+    kwargs = launch_kwargs(data_dir, options, css_path)
+    for key in _LAUNCH_ONLY:
+        kwargs.pop(key)
+    return kwargs
+
+
 def default_css_path() -> Path:
     """The shipped stylesheet, ``assets/ui.css`` at the repository root."""
     return Path(__file__).resolve().parents[2] / "assets" / "ui.css"
 
 
-def launch(service: Any, options: ServeOptions, *, block: bool = True) -> tuple[Any, str]:
-    """Build the page for ``service`` and serve it; returns ``(blocks, local_url)``.
+def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
+    """The FastAPI app serving the JSON API at ``/api/v1`` and the UI at ``/``; ``(app, blocks)``.
 
     Sets ``GRADIO_TEMP_DIR`` to the data dir's ``.gradio`` folder and turns analytics off for this
-    process (the entry point is the only caller). ``block=False`` returns once the server is up.
+    process (the entry point is the only caller).
     """
     data_dir = Path(service.data_dir).resolve()
-    kwargs = launch_kwargs(data_dir, options, default_css_path())
+    kwargs = mount_kwargs(data_dir, options, default_css_path())
     cache = gradio_cache_dir(data_dir)
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["GRADIO_TEMP_DIR"] = str(cache)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+    import gradio as gr
+    from fastapi import FastAPI
+
     from app.ui.layout import UiConfig, build_app
+    from app.ui.rest import add_api
 
     config = UiConfig(max_upload_bytes=options.max_upload_bytes,
                       archive_roots=tuple(Path(r).resolve() for r in options.archive_roots),
@@ -131,5 +154,48 @@ def launch(service: Any, options: ServeOptions, *, block: bool = True) -> tuple[
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).
     demo.queue(default_concurrency_limit=8, max_size=256)
-    _, url, _ = demo.launch(prevent_thread_lock=not block, **kwargs)
-    return demo, url
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    add_api(app, service, auth=options.auth, loopback_only=is_loopback(options.host),
+            concurrency=options.search_concurrency)
+    app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
+    return app, demo
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as exc:
+            raise OSError(f"cannot serve on {host}:{port}: {exc.strerror or exc}. Is another "
+                          "`reid serve` running? Pick another --port.") from None
+
+
+def launch(service: Any, options: ServeOptions, *, block: bool = True) -> tuple[Any, str]:
+    """Serve the UI and the JSON API for ``service``; returns ``(uvicorn server, local_url)``.
+
+    ``block=True`` serves until interrupted (SIGINT/SIGTERM stop it cleanly); ``block=False``
+    returns once the server accepts connections (stop it with ``server.should_exit = True``).
+    """
+    import uvicorn
+
+    _check_port_free(options.host, options.port)
+    app, _ = build_server_app(service, options)
+    server = uvicorn.Server(uvicorn.Config(app, host=options.host.strip("[]"), port=options.port,
+                                           log_level="warning", lifespan="on"))
+    host = f"[{options.host.strip('[]')}]" if ":" in options.host else options.host
+    url = f"http://{host}:{options.port}/"
+    if not options.quiet:
+        logger.info("web UI on %s, JSON API on %sapi/v1", url, url)
+    if block:
+        server.run()
+        return server, url
+    thread = threading.Thread(target=server.run, name="reid-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server on {url} did not start; see the log above")
+        time.sleep(0.05)
+    return server, url

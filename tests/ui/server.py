@@ -55,7 +55,8 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"reid serve exited ({self.proc.returncode}):\n{self.log()}")
             try:
-                if httpx.get(self.url + "/config", timeout=2).status_code == 200:
+                # 401: up, with a login (``--auth``).
+                if httpx.get(self.url + "/config", timeout=2).status_code in (200, 401):
                     return self
             except httpx.HTTPError:
                 pass

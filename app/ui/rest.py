@@ -1,0 +1,321 @@
+"""A small read-only JSON API next to the web UI: ``/api/v1/...`` on the same server and port.
+
+Endpoints (all JSON; errors are ``{"error": {"status": int, "message": str}}``, never tracebacks):
+
+- ``GET  /api/v1/status``                      gallery size, models in use, fallbacks;
+- ``GET  /api/v1/cameras``                     camera names;
+- ``GET  /api/v1/tracklets?camera=&limit=``    tracklets (oldest first), optionally of one camera;
+- ``GET  /api/v1/tracklets/{id}``              one tracklet;
+- ``GET  /api/v1/tracklets/{id}/thumbnail``    its thumbnail (JPEG from the data dir);
+- ``POST /api/v1/search``                      ranked matches of a stored tracklet (body: ``SearchBody``).
+
+Authentication: when the server has a login (``--auth``), every request needs HTTP Basic
+credentials (compared in constant time); the UI's login cookie is not accepted here. Without a
+login (loopback only, or ``--insecure-no-auth``) a loopback server also refuses requests whose
+``Host`` header is not a loopback name, so a web page cannot reach it through DNS rebinding.
+
+Service calls are synchronous; they run in worker threads, at most ``concurrency`` at once, so
+the event loop (shared with the Gradio UI) stays free. Indexing runs in the UI's queue and holds
+only the service's index lock, which searches do not take.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.routing import Match
+
+from reid.service.types import SearchRequest, SearchResponse, ServiceStatus
+from reid.store import TrackletInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["API_PREFIX", "ApiError", "SearchBody", "add_api", "match_json", "tracklet_json"]
+
+API_PREFIX = "/api/v1"
+ACTOR = "api"
+_MAX_TOP_K = 1000
+_MAX_LIST = 5000
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An error answered as JSON with HTTP ``status`` and a one-line ``message``."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+class SearchBody(BaseModel):
+    """``POST /api/v1/search`` body: ``reid.service.SearchRequest`` without images.
+
+    Times are ISO 8601; a time without a zone is UTC. ``score_threshold`` is a cosine similarity
+    in [-1, 1]; ``min_duration_s`` is seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracklet_id: int = Field(ge=1)
+    top_k: int = Field(default=50, ge=1, le=_MAX_TOP_K)
+    cameras: list[str] | None = None
+    time_from: dt.datetime | None = None
+    time_to: dt.datetime | None = None
+    min_duration_s: float = Field(default=0.0, ge=0.0)
+    exclude_same_video: bool = False
+    exclude_same_camera: bool = False
+    score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    rerank: bool = False
+    query_expansion: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> SearchBody:
+        if self.time_from and self.time_to and _utc(self.time_from) > _utc(self.time_to):
+            raise ValueError("time_from is after time_to")
+        return self
+
+    def to_request(self) -> SearchRequest:
+        return SearchRequest(
+            tracklet_id=self.tracklet_id, top_k=self.top_k, cameras=self.cameras or None,
+            time_from=_utc(self.time_from), time_to=_utc(self.time_to),
+            min_duration_s=self.min_duration_s, exclude_same_video=self.exclude_same_video,
+            exclude_same_camera=self.exclude_same_camera, score_threshold=self.score_threshold,
+            rerank=self.rerank, query_expansion=self.query_expansion)
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None or t.tzinfo is not None:
+        return t
+    return t.replace(tzinfo=dt.timezone.utc)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+# ----------------------------------------------------------------------------- JSON shapes
+def tracklet_json(t: TrackletInfo) -> dict[str, Any]:
+    """One tracklet: ids, camera, video seconds, absolute ISO times (null without a video start
+    time) and the thumbnail URL (null without a thumbnail)."""
+    return {
+        "tracklet_id": t.id, "video_id": t.video_id, "camera": t.camera, "track_id": t.track_id,
+        "start_s": round(t.start_s, 3), "end_s": round(t.end_s, 3),
+        "duration_s": round(t.duration_s, 3), "start_time": _iso(t.start_time),
+        "end_time": _iso(t.end_time), "quality": round(float(t.quality), 4),
+        "thumbnail_url": (f"{API_PREFIX}/tracklets/{t.id}/thumbnail"
+                          if t.thumbnail_path is not None else None),
+    }
+
+
+def match_json(rank: int, score: float, t: TrackletInfo, feedback: bool | None) -> dict[str, Any]:
+    """One search hit: ``rank`` (1-based), cosine ``score`` and the tracklet's fields."""
+    return {"rank": rank, "score": round(float(score), 5), **tracklet_json(t),
+            "feedback": feedback}
+
+
+def _search_json(resp: SearchResponse) -> dict[str, Any]:
+    return {
+        "query": None if resp.query is None else tracklet_json(resp.query),
+        "count": len(resp.matches),
+        "matches": [match_json(m.rank, m.score, m.tracklet, m.feedback) for m in resp.matches],
+        "notes": list(resp.notes), "elapsed_ms": round(resp.elapsed_s * 1000, 2),
+    }
+
+
+def _status_json(s: ServiceStatus) -> dict[str, Any]:
+    return {
+        "videos": s.videos, "tracklets": s.tracklets,
+        "tracklets_per_camera": dict(s.tracklets_per_camera), "detector": s.detector,
+        "detector_fallback": s.detector_fallback, "embedder": s.embedder,
+        "embedder_kind": s.embedder_kind, "embedder_fallback": s.embedder_fallback,
+        "descriptor_dim": s.descriptor_dim, "index_type": s.index_type, "notes": list(s.notes),
+    }
+
+
+# ---------------------------------------------------------------------------- auth, errors
+def _error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def make_authenticator(auth: tuple[str, str] | None, check_host: bool) -> Callable[[Request], str]:
+    """A FastAPI dependency: the user name, or ``ApiError`` 401 (bad login) / 403 (bad Host).
+
+    ``auth`` None means no login; ``check_host`` refuses non-loopback ``Host`` headers.
+    """
+    challenge = {"WWW-Authenticate": 'Basic realm="person search", charset="UTF-8"'}
+
+    def authenticate(request: Request) -> str:
+        if check_host:
+            host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+            if host not in _LOOPBACK_HOSTS:
+                raise ApiError(403, "this server answers only requests addressed to localhost")
+        if auth is None:
+            return "local"
+        given = _basic_credentials(request.headers.get("authorization"))
+        if given is None:
+            raise ApiError(401, "authentication required: send HTTP Basic credentials "
+                           "(the --auth USER:PASSWORD of the server)", challenge)
+        user_ok = hmac.compare_digest(given[0].encode(), auth[0].encode())
+        password_ok = hmac.compare_digest(given[1].encode(), auth[1].encode())
+        if not (user_ok and password_ok):
+            raise ApiError(401, "wrong user name or password", challenge)
+        return given[0]
+
+    return authenticate
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        if err.get("type") == "json_invalid":
+            return "invalid request: the body is not valid JSON"
+        if err.get("type") == "model_attributes_type" and tuple(err.get("loc", ())) == ("body",):
+            return "invalid request: the body must be a JSON object (Content-Type: application/json)"
+        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
+    return "invalid request: " + "; ".join(parts)
+
+
+# -------------------------------------------------------------------------------- the routes
+class _Api:
+    """The endpoint functions, bound to one service and one worker-thread limiter."""
+
+    def __init__(self, service: Any, concurrency: int) -> None:
+        self.service = service
+        self.limiter = anyio.CapacityLimiter(concurrency)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a service call in a worker thread; map its errors to ``ApiError``."""
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args),
+                                                  limiter=self.limiter)
+        except ApiError:
+            raise
+        except KeyError as exc:
+            raise ApiError(404, str(exc.args[0]) if exc.args else "not found") from None
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        except Exception as exc:
+            ref = uuid.uuid4().hex[:8]
+            logger.error("API call %s failed (ref %s)", getattr(fn, "__name__", fn), ref,
+                         exc_info=exc)
+            raise ApiError(500, f"internal error (ref {ref}); the details are in the server "
+                           "log") from None
+
+    async def status(self) -> dict[str, Any]:
+        return _status_json(await self.call(self.service.status))
+
+    async def cameras(self) -> dict[str, Any]:
+        return {"cameras": await self.call(self.service.list_cameras)}
+
+    async def tracklets(self, camera: str | None = Query(default=None, max_length=200),
+                        limit: int = Query(default=100, ge=1, le=_MAX_LIST)) -> dict[str, Any]:
+        if camera is not None:
+            known = await self.call(self.service.list_cameras)
+            if camera not in known:
+                raise ApiError(404, f"unknown camera {camera!r}; cameras: {', '.join(known) or 'none'}")
+        found = await self.call(self.service.list_tracklets, camera, None, limit)
+        return {"count": len(found), "tracklets": [tracklet_json(t) for t in found]}
+
+    async def tracklet(self, tracklet_id: int) -> dict[str, Any]:
+        return tracklet_json(await self.call(self.service.get_tracklet, tracklet_id))
+
+    async def thumbnail(self, tracklet_id: int) -> FileResponse:
+        info = await self.call(self.service.get_tracklet, tracklet_id)
+        if info.thumbnail_path is None:
+            raise ApiError(404, f"tracklet {tracklet_id} has no thumbnail")
+        try:
+            path = self.service.resolve_data_path(info.thumbnail_path)
+        except ValueError:
+            logger.warning("thumbnail of tracklet %d lies outside the data dir", tracklet_id)
+            raise ApiError(404, f"tracklet {tracklet_id} has no thumbnail") from None
+        if not path.is_file():
+            raise ApiError(404, f"thumbnail of tracklet {tracklet_id} is missing on disk")
+        return FileResponse(path, media_type="image/jpeg")
+
+    async def search(self, body: SearchBody) -> dict[str, Any]:
+        # FastAPI parses only an application/json body: a form post (cross-site) fails validation.
+        if body.cameras:
+            known = await self.call(self.service.list_cameras)
+            unknown = sorted(set(body.cameras) - set(known))
+            if unknown:
+                raise ApiError(400, f"unknown camera(s) {', '.join(map(repr, unknown))}; "
+                               f"cameras: {', '.join(known) or 'none'}")
+        return _search_json(await self.call(self.service.search, body.to_request(), ACTOR))
+
+
+def add_api(app: FastAPI, service: Any, *, auth: tuple[str, str] | None, loopback_only: bool,
+            concurrency: int) -> None:
+    """Add the ``/api/v1`` routes and their JSON error handlers to ``app``.
+
+    Call before mounting the Gradio app at ``/`` (the first matching route wins). ``auth`` is the
+    server's ``(user, password)`` or None; ``loopback_only`` refuses non-loopback ``Host``
+    headers when there is no login; ``concurrency`` bounds the service calls run at once.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    api = _Api(service, concurrency)
+    guard = [Depends(make_authenticator(auth, check_host=loopback_only and auth is None))]
+    router = APIRouter(prefix=API_PREFIX, dependencies=guard)
+    router.add_api_route("/status", api.status, methods=["GET"])
+    router.add_api_route("/cameras", api.cameras, methods=["GET"])
+    router.add_api_route("/tracklets", api.tracklets, methods=["GET"])
+    router.add_api_route("/tracklets/{tracklet_id}", api.tracklet, methods=["GET"])
+    router.add_api_route("/tracklets/{tracklet_id}/thumbnail", api.thumbnail, methods=["GET"],
+                         response_class=FileResponse)
+    router.add_api_route("/search", api.search, methods=["POST"])
+
+    endpoints = list(router.routes)
+
+    async def unknown(request: Request) -> None:
+        allowed = sorted({m for r in endpoints if r.matches(request.scope)[0] == Match.PARTIAL
+                          for m in getattr(r, "methods", ())})
+        if allowed:
+            raise ApiError(405, f"{request.method} is not allowed on {request.url.path}; use "
+                           f"{', '.join(allowed)}", {"Allow": ", ".join(allowed)})
+        raise ApiError(404, f"no such endpoint: {request.method} {request.url.path}; see "
+                       "README.md, 'HTTP API'")
+
+    # Catch-all so that API paths never fall through to the Gradio app mounted at "/".
+    router.add_api_route("/{rest:path}", unknown, include_in_schema=False,
+                         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    app.include_router(router)
+
+    async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc.status, exc.message, exc.headers)
+
+    async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error_response(400, _validation_message(exc))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_invalid)
