@@ -2,11 +2,20 @@
 
 Builds a gallery of ``--tracklets`` synthetic tracklets (clustered random descriptors of the
 embedder in use, one small JPEG thumbnail each), starts ``reid serve`` on it (127.0.0.1, a free
-port), and runs ``--clients`` concurrent gradio_client sessions, each doing ``--rounds`` searches
-by a random person (``/search``, top 30, other cameras only). Then the same again while a video is
-being indexed through ``/index_files``. Prints p50/p95/max latency and errors per phase.
+port), and runs ``--clients`` concurrent clients, each doing ``--rounds`` searches by a random
+person (top 30, other cameras only):
+
+- ``--mode rest`` (default): ``POST /api/v1/search`` of the JSON API, one ``httpx.Client``
+  (keep-alive) per client thread;
+- ``--mode gradio``: the UI's ``/search`` event through one ``gradio_client`` session per client
+  (the Gradio queue).
+
+Then the same again while a video is being indexed through the UI's queue (``/index_files``).
+Prints p50/p95/max latency and errors per phase, and the 1-minute load average before and after.
+The client threads run on the same machine as the server and share its cores.
 
     .venv/bin/python benchmarks/search_load.py                 # 10^4 tracklets, 20 clients
+    .venv/bin/python benchmarks/search_load.py --mode gradio   # through the Gradio queue
     .venv/bin/python benchmarks/search_load.py --tracklets 2000 --clients 5 --rounds 2
 """
 
@@ -15,6 +24,8 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
+import http.client
+import json
 import os
 import random
 import socket
@@ -24,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import cv2
@@ -81,10 +93,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, log: Path, concurrency: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--data-dir", str(data_dir), "--port", str(port),
-           "--detector", "hog", "--embedder", "mobilenet", "--stride", "2"]
+           "--detector", "hog", "--embedder", "mobilenet", "--stride", "2",
+           "--search-concurrency", str(concurrency)]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -101,7 +114,8 @@ def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("reid serve did not start")
 
 
-def one_client(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[float], list[str]]:
+def gradio_client_run(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[float], list[str]]:
+    """One gradio_client session doing ``rounds`` UI searches; (latencies s, errors)."""
     from gradio_client import Client
 
     client = Client(url, verbose=False, download_files=False)
@@ -120,7 +134,49 @@ def one_client(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[f
     return latencies, errors
 
 
-def run_phase(url: str, ids: list[int], clients: int, rounds: int) -> dict:
+def rest_client_run(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[float], list[str]]:
+    """One keep-alive HTTP connection doing ``rounds`` ``POST /api/v1/search``; (latencies s, errors).
+
+    Uses the standard library's ``http.client`` (lighter than httpx: the client threads share
+    the machine's cores with the server). The service-side search times go to ``SERVER_MS``.
+    """
+    rng = random.Random(seed)
+    latencies, errors = [], []
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        for _ in range(rounds):
+            body = json.dumps({"tracklet_id": rng.choice(ids), "top_k": 30,
+                               "exclude_same_camera": True})
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", "/api/v1/search", body,
+                             {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    errors.append(f"HTTP {response.status}: {payload[:150]!r}")
+                else:
+                    result = json.loads(payload)
+                    SERVER_MS.append(result["elapsed_ms"])
+                    if not result["matches"]:
+                        errors.append("empty result")
+            except (OSError, http.client.HTTPException) as exc:  # counted, the run goes on
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                conn.close()
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        conn.close()
+    return latencies, errors
+
+
+SERVER_MS: list[float] = []  # service-side search times (ms) of the REST calls of a phase
+CLIENTS = {"rest": rest_client_run, "gradio": gradio_client_run}
+
+
+def run_phase(url: str, ids: list[int], clients: int, rounds: int, mode: str) -> dict:
+    one_client = CLIENTS[mode]
+    SERVER_MS.clear()
     barrier_t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda c: one_client(url, ids, rounds, c), range(clients)))
@@ -129,7 +185,8 @@ def run_phase(url: str, ids: list[int], clients: int, rounds: int) -> dict:
     q = statistics.quantiles(lat, n=20, method="inclusive") if len(lat) > 1 else lat * 19
     return {"searches": len(lat), "errors": len(errors), "first_error": errors[0] if errors else "",
             "p50": statistics.median(lat), "p95": q[18], "max": lat[-1],
-            "wall": time.perf_counter() - barrier_t0}
+            "wall": time.perf_counter() - barrier_t0, "load1": os.getloadavg()[0],
+            "server_p50_ms": statistics.median(SERVER_MS) if SERVER_MS else None}
 
 
 def index_in_background(url: str, video: Path, done: threading.Event, out: dict) -> None:
@@ -155,23 +212,30 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="searches per client per phase")
     parser.add_argument("--video", default=str(REPO / "data" / "vtest.avi"),
                         help="video indexed during the second phase (default data/vtest.avi)")
+    parser.add_argument("--mode", choices=sorted(CLIENTS), default="rest",
+                        help="rest: POST /api/v1/search (default); gradio: the UI's /search "
+                        "through gradio_client")
+    parser.add_argument("--search-concurrency", type=int, default=4,
+                        help="reid serve --search-concurrency (searches run at once; default 4)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     video = Path(args.video)
     with tempfile.TemporaryDirectory(prefix="reid-load-") as tmp:
         data_dir = Path(tmp) / "data"
         built = build_gallery(data_dir, args.tracklets, args.cameras)
         print(f"gallery: {args.tracklets} tracklets on {args.cameras} cameras built in {built:.1f} s")
-        proc, url = start_server(data_dir, Path(tmp) / "serve.log")
+        proc, url = start_server(data_dir, Path(tmp) / "serve.log", args.search_concurrency)
         try:
             ids = list(range(1, args.tracklets + 1))
-            one_client(url, ids, 2, seed=99)  # warm-up: first search loads the index
-            rows = [("idle", run_phase(url, ids, args.clients, args.rounds))]
+            CLIENTS[args.mode](url, ids, 2, seed=99)  # warm-up: first search loads the index
+            rows = [("idle", run_phase(url, ids, args.clients, args.rounds, args.mode))]
             if video.is_file():
                 done, info = threading.Event(), {}
                 threading.Thread(target=index_in_background, args=(url, video, done, info),
                                  daemon=True).start()
                 time.sleep(3.0)  # let the indexing job start
-                phase = run_phase(url, ids, args.clients, args.rounds)
+                phase = run_phase(url, ids, args.clients, args.rounds, args.mode)
                 phase["indexing_still_running"] = not done.is_set()
                 rows.append(("while indexing", phase))
                 done.wait(timeout=900)
@@ -183,15 +247,24 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+    what = "POST /api/v1/search" if args.mode == "rest" else "gradio_client /search"
     print(f"\n{args.clients} concurrent clients x {args.rounds} searches each, top 30, "
-          f"{args.tracklets} tracklets (latency per /search call, seconds)")
-    print(f"{'phase':<16}{'searches':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'max':>8}{'wall':>8}")
+          f"{args.tracklets} tracklets, {what} (latency per call, seconds; clients and server "
+          f"share this machine's {os.cpu_count()} cores; 1-min load before: {load_before:.2f})")
+    print(f"{'phase':<16}{'searches':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'max':>8}{'wall':>8}"
+          f"{'load1':>7}{'server p50 ms':>15}")
     for name, r in rows:
         flag = "" if r.get("indexing_still_running", True) else "  (indexing ended during phase)"
         print(f"{name:<16}{r['searches']:>9}{r['errors']:>8}{r['p50']:>8.3f}{r['p95']:>8.3f}"
-              f"{r['max']:>8.3f}{r['wall']:>8.1f}{flag}")
+              f"{r['max']:>8.3f}{r['wall']:>8.1f}{r['load1']:>7.2f}"
+              f"{r['server_p50_ms'] or float('nan'):>15.1f}{flag}")
         if r["errors"]:
             print(f"  first error: {r['first_error']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "mode": args.mode, "tracklets": args.tracklets, "clients": args.clients,
+            "rounds": args.rounds, "cpu_count": os.cpu_count(), "load1_before": load_before,
+            "phases": dict(rows)}, indent=2))
     return 0
 
 
