@@ -81,5 +81,5 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
         parser.add_argument("--yolo-weights", dest="yolo_weights", help="YOLO weights name or path")
         parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
         parser.add_argument("--stride", type=int, help="process every N-th frame (default 1)")
-        parser.add_argument("--index", choices=("flat", "hnsw", "ivfpq", "auto"),
+        parser.add_argument("--index", choices=("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto"),
                             help="vector index kind (default flat: exact)")
