@@ -180,10 +180,19 @@ def launch(service: Any, options: ServeOptions, *, block: bool = True) -> tuple[
     """
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Stop at once, as ``Blocks.launch`` did: open pages keep event streams (heartbeats)
+            # that would otherwise hold a graceful stop until its timeout.
+            blocks.close(verbose=False)
+            super().handle_exit(sig, frame)
+            self.force_exit = True
+
     _check_port_free(options.host, options.port)
-    app, _ = build_server_app(service, options)
-    server = uvicorn.Server(uvicorn.Config(app, host=options.host.strip("[]"), port=options.port,
-                                           log_level="warning", lifespan="on"))
+    app, blocks = build_server_app(service, options)
+    server = Server(uvicorn.Config(app, host=options.host.strip("[]"), port=options.port,
+                                   log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=5))
     host = f"[{options.host.strip('[]')}]" if ":" in options.host else options.host
     url = f"http://{host}:{options.port}/"
     if not options.quiet:
