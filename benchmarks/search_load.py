@@ -93,11 +93,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, log: Path, concurrency: int) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, log: Path, concurrency: int,
+                 niceness: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--data-dir", str(data_dir), "--port", str(port),
            "--detector", "hog", "--embedder", "mobilenet", "--stride", "2",
-           "--search-concurrency", str(concurrency)]
+           "--search-concurrency", str(concurrency), "--index-niceness", str(niceness)]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -217,6 +218,8 @@ def main() -> int:
                         "through gradio_client")
     parser.add_argument("--search-concurrency", type=int, default=4,
                         help="reid serve --search-concurrency (searches run at once; default 4)")
+    parser.add_argument("--index-niceness", type=int, default=10,
+                        help="reid serve --index-niceness (default 10)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -225,7 +228,8 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         built = build_gallery(data_dir, args.tracklets, args.cameras)
         print(f"gallery: {args.tracklets} tracklets on {args.cameras} cameras built in {built:.1f} s")
-        proc, url = start_server(data_dir, Path(tmp) / "serve.log", args.search_concurrency)
+        proc, url = start_server(data_dir, Path(tmp) / "serve.log", args.search_concurrency,
+                                 args.index_niceness)
         try:
             ids = list(range(1, args.tracklets + 1))
             CLIENTS[args.mode](url, ids, 2, seed=99)  # warm-up: first search loads the index
@@ -250,7 +254,8 @@ def main() -> int:
     what = "POST /api/v1/search" if args.mode == "rest" else "gradio_client /search"
     print(f"\n{args.clients} concurrent clients x {args.rounds} searches each, top 30, "
           f"{args.tracklets} tracklets, {what} (latency per call, seconds; clients and server "
-          f"share this machine's {os.cpu_count()} cores; 1-min load before: {load_before:.2f})")
+          f"share this machine's {os.cpu_count()} cores; 1-min load before: {load_before:.2f}; "
+          f"index niceness {args.index_niceness})")
     print(f"{'phase':<16}{'searches':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'max':>8}{'wall':>8}"
           f"{'load1':>7}{'server p50 ms':>15}")
     for name, r in rows:
@@ -263,7 +268,8 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "mode": args.mode, "tracklets": args.tracklets, "clients": args.clients,
-            "rounds": args.rounds, "cpu_count": os.cpu_count(), "load1_before": load_before,
+            "rounds": args.rounds, "cpu_count": os.cpu_count(),
+            "index_niceness": args.index_niceness, "load1_before": load_before,
             "phases": dict(rows)}, indent=2))
     return 0
 

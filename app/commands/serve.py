@@ -30,6 +30,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search-concurrency", type=int, default=4,
                         help="searches served at once, by the UI and by the JSON API each "
                         "(default 4); indexing runs one job at a time beside them")
+    parser.add_argument("--index-niceness", type=int, default=10, choices=range(0, 20),
+                        metavar="0..19", help="lower CPU priority of the UI's indexing jobs so "
+                        "that searches stay fast meanwhile (default 10; 0 = same priority)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -64,7 +67,8 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
     return ServeOptions(host=args.host, port=args.port, auth=auth,
                         insecure_no_auth=args.insecure_no_auth,
                         max_upload_bytes=int(args.max_upload_mb * 2**20), archive_roots=roots,
-                        search_concurrency=args.search_concurrency)
+                        search_concurrency=args.search_concurrency,
+                        index_niceness=args.index_niceness)
 
 
 def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code

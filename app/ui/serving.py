@@ -17,6 +17,8 @@ uvicorn; ``mount_kwargs`` is ``launch_kwargs`` minus what only ``Blocks.launch``
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import ipaddress
 import logging
 import os
@@ -29,8 +31,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ServeOptions", "build_server_app", "check_bind", "gradio_cache_dir", "launch",
-           "launch_kwargs", "mount_kwargs", "parse_auth", "served_paths"]
+__all__ = ["LowPriorityIndexing", "ServeOptions", "build_server_app", "check_bind",
+           "gradio_cache_dir", "launch", "launch_kwargs", "mount_kwargs", "parse_auth", "served_paths"]
 
 # Files in the data dir that must never be served (the store's own files; see DESIGN.md layout).
 _BLOCKED_NAMES = ("reid.db", "reid.db-wal", "reid.db-shm", "reid.db-journal", "vectors.faiss",
@@ -42,7 +44,8 @@ _LAUNCH_ONLY = ("share", "quiet", "inbrowser")
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """How to serve. ``auth`` is ``(user, password)``; ``max_upload_bytes`` is per file."""
+    """How to serve. ``auth`` is ``(user, password)``; ``max_upload_bytes`` is per file;
+    ``index_niceness`` lowers the CPU priority of indexing jobs (0 = as searches)."""
 
     host: str = "127.0.0.1"
     port: int = 7860
@@ -51,6 +54,7 @@ class ServeOptions:
     max_upload_bytes: int = 2 * 2**30
     archive_roots: tuple[Path, ...] = field(default_factory=tuple)
     search_concurrency: int = 4
+    index_niceness: int = 10
     quiet: bool = False
 
 
@@ -128,6 +132,44 @@ def default_css_path() -> Path:
     return Path(__file__).resolve().parents[2] / "assets" / "ui.css"
 
 
+class LowPriorityIndexing:
+    """``service`` for the UI, with its indexing jobs run at a lower CPU priority.
+
+    ``index_video`` and ``index_folder`` run in one dedicated worker thread whose Linux nice value
+    is raised by ``niceness`` (threads it starts, e.g. the embedder's OpenMP team, inherit it), so
+    that searches keep the cores while a video is indexed. Everything else is ``service``'s own.
+    The caller waits for the result, so the service's API is unchanged.
+    """
+
+    def __init__(self, service: Any, niceness: int = 10) -> None:
+        self._service = service
+        self._niceness = niceness
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="reid-index", initializer=self._lower_priority)
+
+    def _lower_priority(self) -> None:
+        if self._niceness <= 0 or not hasattr(os, "setpriority"):
+            return
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self._niceness)
+        except OSError as exc:  # not Linux-like per-thread priorities: index at normal priority
+            logger.info("indexing runs at normal priority (%s)", exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+    def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        context = contextvars.copy_context()
+        return self._pool.submit(context.run, fn, *args, **kwargs).result()
+
+    def index_video(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._service.index_video, *args, **kwargs)
+
+    def index_folder(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._service.index_folder, *args, **kwargs)
+
+
 def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     """The FastAPI app serving the JSON API at ``/api/v1`` and the UI at ``/``; ``(app, blocks)``.
 
@@ -150,7 +192,7 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     config = UiConfig(max_upload_bytes=options.max_upload_bytes,
                       archive_roots=tuple(Path(r).resolve() for r in options.archive_roots),
                       search_concurrency=options.search_concurrency)
-    demo = build_app(service, config)
+    demo = build_app(LowPriorityIndexing(service, options.index_niceness), config)
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).
     demo.queue(default_concurrency_limit=8, max_size=256)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import threading
 from pathlib import Path
 
 import httpx
@@ -234,3 +236,24 @@ def test_auth_on_reid_serve(auth_server) -> None:
         assert info.status_code == 401, info.status_code
     login = httpx.post(f"{url}/login", data={"username": "ann", "password": "s3:cret"})
     assert login.status_code == 200, login.text
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priorities are Linux-only")
+def test_indexing_runs_at_lower_priority(service: FakeService, videos: dict[str, Path]) -> None:
+    from app.ui.serving import LowPriorityIndexing
+
+    seen: list[tuple[int, int]] = []
+    real = service.index_video
+
+    def index_video(path, **kwargs):
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return real(path, **kwargs)
+
+    service.index_video = index_video
+    wrapped = LowPriorityIndexing(service, niceness=5)
+    report = wrapped.index_video(videos["good"], camera="lobby")
+    assert report.status == "indexed" and report.camera == "lobby"
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen[0][0] != threading.get_native_id() and seen[0][1] == min(19, here + 5)
+    assert wrapped.list_cameras() == service.list_cameras() and wrapped.data_dir == service.data_dir
