@@ -21,6 +21,14 @@ Kinds (``IndexConfig.kind``):
   same optional re-scoring.
 - ``"auto"``: exact flat search below ``approx_min_size`` vectors, ``ivfsq`` at or above it.
 
+Defaults, from ``benchmarks/results/search_scale_2026-11-27.json`` (2 vCPUs, 2048-d, k=10): flat
+search is bound by memory bandwidth (p50 2.1 ms at 10^4, 15.7 ms at 10^5, i.e. ~50 GB/s over the
+float32 matrix), so it stays the default up to ``approx_min_size`` = 50 000 vectors (~8 ms).
+``ivfsq`` with 384 of 1024 lists reached recall@10 0.989 at p95 5.5 ms on 10^6 clustered
+descriptors (256 lists at 10^5: every list, recall 1.000, p95 3.4 ms). HNSW needed efSearch 512
+for recall 0.956 at 10^5 (the identity clusters are tight cliques the graph crosses poorly) and its
+2048-d build does not fit the benchmark's time at 10^6.
+
 IVF kinds store the caller's ids inside the inverted lists (not in ``IndexIDMap2``, whose
 ``remove_ids`` renumbers positions that IVF lists do not follow and so corrupted ids after a removal).
 
@@ -73,7 +81,9 @@ class IndexConfig:
         hnsw_m: HNSW graph degree.
         hnsw_ef_construction: HNSW build-time beam width.
         hnsw_ef_search: HNSW search-time beam width (raised to ``k`` when smaller).
-        ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192].
+        ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192],
+            for the ``n`` vectors present when trained; retrained (from the re-scoring copy) once
+            the gallery has grown enough to want twice the lists.
         ivf_nprobe: IVF lists visited per query.
         pca_dim: ``hnswsq`` and IVF kinds index the vectors projected onto this many principal directions
             (uncentred); 0 or >= the dimension keeps the full vectors.
@@ -91,7 +101,7 @@ class IndexConfig:
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
     ivf_nlist: int = 0
-    ivf_nprobe: int = 256
+    ivf_nprobe: int = 384
     pca_dim: int = 256
     pq_m: int = 64
     pq_nbits: int = 8
@@ -330,11 +340,27 @@ class VectorIndex:
         if len(keys) == 0:
             return
         new_total = self.ntotal + len(keys)
-        if self.config.target_kind(new_total) != self.kind:
+        if self.config.target_kind(new_total) != self.kind or self._outgrown(new_total):
             old_ids, old_x = self._all_vectors()
             self._rebuild(np.concatenate([old_ids, keys]), np.concatenate([old_x, x]))
             return
         self._add_raw(keys, x)
+
+    def _outgrown(self, n: int) -> bool:
+        """True when an IVF index trained for fewer vectors should be retrained for ``n``.
+
+        With automatic list counts, lists grow with the gallery; once ``sqrt(n)`` calls for twice
+        the lists, the index is rebuilt from its full-precision re-scoring copy (logged). Without
+        that copy (``refine="none"``) vectors cannot be recovered exactly, so it is kept.
+        """
+        if self.kind not in _IVF_KINDS or self.config.ivf_nlist or self._refine is None:
+            return False
+        nlist = faiss.extract_index_ivf(self._main).nlist
+        grow = min(self.config.nlist_for(n), max(1, n // 39)) >= 2 * nlist
+        if grow:
+            logger.info("vector index: retraining %s for %d vectors (had %d lists)", self.kind, n,
+                        nlist)
+        return grow
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
         """Remove ``ids`` (absent ones are ignored); returns how many were removed."""

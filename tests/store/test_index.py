@@ -3,6 +3,7 @@
 import json
 import struct
 
+import faiss
 import numpy as np
 import pytest
 
@@ -154,3 +155,13 @@ def test_old_ivf_layout_is_refused_for_rebuild(tmp_path):
     path.write_bytes(data[:8] + struct.pack("<I", len(new)) + new + data[12 + hlen:])
     with pytest.raises(IndexFileError, match="older layout"):
         VectorIndex.load(path)
+
+
+def test_ivf_retrains_lists_when_the_gallery_outgrows_them():
+    x, ids = _unit(12000, 32, 6), np.arange(12000) + 1
+    index = VectorIndex.build(32, ids[:3000], x[:3000], IndexConfig(kind="ivfsq", approx_min_size=0))
+    assert faiss.extract_index_ivf(index._main).nlist == 64
+    index.add(ids[3000:], x[3000:])
+    assert faiss.extract_index_ivf(index._main).nlist == 128 and index.ntotal == 12000
+    _, got = index.search(x[:20], 1)
+    assert (got[:, 0] == ids[:20]).all()
