@@ -252,8 +252,10 @@ class VectorIndex:
         index._rebuild(_as_ids(ids), _as_vectors(vectors, dim))
         return index
 
-    def _rebuild(self, ids: np.ndarray, x: np.ndarray) -> None:
-        kind = self.config.target_kind(len(ids))
+    def _rebuild(self, ids: np.ndarray, x: np.ndarray, n_total: int = 0) -> None:
+        """Replace the index by one of the kind for ``n_total`` (default ``len(ids)``) vectors."""
+        n_total = max(n_total, len(ids))
+        kind = self.config.target_kind(n_total)
         proj = None
         if kind == "flat":
             main, refine = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim)), None
@@ -262,7 +264,7 @@ class VectorIndex:
             hnsw.hnsw.efConstruction = self.config.hnsw_ef_construction
             main, refine = faiss.IndexIDMap2(hnsw), None
         else:
-            main, refine, proj = self._new_coded(kind, x)
+            main, refine, proj = self._new_coded(kind, x, n_total)
         if kind != self.kind:
             logger.info("vector index: %d vectors -> %s index (configured %r, approximate from %d)",
                         len(ids), kind, self.config.kind, self.config.approx_min_size)
@@ -270,8 +272,8 @@ class VectorIndex:
         if len(ids):
             self._add_raw(ids, x)
 
-    def _new_coded(self, kind: str, x: np.ndarray) -> tuple[faiss.Index, faiss.Index | None,
-                                                            np.ndarray | None]:
+    def _new_coded(self, kind: str, x: np.ndarray, n_total: int
+                   ) -> tuple[faiss.Index, faiss.Index | None, np.ndarray | None]:
         """A trained ``hnswsq``/IVF index on the projected vectors, and the re-scoring store."""
         cfg = self.config
         rng = np.random.default_rng(0)
@@ -286,7 +288,7 @@ class VectorIndex:
             main.train(coded)
             main = faiss.IndexIDMap2(main)
         else:
-            main = self._new_ivf(kind, coded, len(x))
+            main = self._new_ivf(kind, coded, n_total)
         refine = None
         if cfg.refine != "none":
             qtype = (faiss.ScalarQuantizer.QT_8bit if cfg.refine == "sq8"
@@ -340,7 +342,10 @@ class VectorIndex:
         if len(keys) == 0:
             return
         new_total = self.ntotal + len(keys)
-        if self.config.target_kind(new_total) != self.kind or self._outgrown(new_total):
+        if self._outgrown(new_total):
+            self._retrain(keys, x)
+            return
+        if self.config.target_kind(new_total) != self.kind:
             old_ids, old_x = self._all_vectors()
             self._rebuild(np.concatenate([old_ids, keys]), np.concatenate([old_x, x]))
             return
@@ -361,6 +366,23 @@ class VectorIndex:
             logger.info("vector index: retraining %s for %d vectors (had %d lists)", self.kind, n,
                         nlist)
         return grow
+
+    def _retrain(self, keys: np.ndarray, x: np.ndarray) -> None:
+        """Retrain an IVF index for its vectors plus ``x`` under ``keys``, chunk by chunk.
+
+        Trains on a sample recovered from the re-scoring copy, then moves the rest over in chunks,
+        so only the old and the new index are in memory, never all vectors as float32.
+        """
+        old_refine, old_ids = self._refine, self.ids()
+        rng = np.random.default_rng(0)
+        first = np.sort(rng.choice(old_ids, min(self.config.train_size, len(old_ids)),
+                                   replace=False))
+        self._rebuild(first, old_refine.reconstruct_batch(first), len(old_ids) + len(keys))
+        rest = np.setdiff1d(old_ids, first)
+        for start in range(0, len(rest), self.config.train_size):
+            part = np.ascontiguousarray(rest[start:start + self.config.train_size])
+            self._add_raw(part, old_refine.reconstruct_batch(part))
+        self._add_raw(keys, x)
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
         """Remove ``ids`` (absent ones are ignored); returns how many were removed."""
