@@ -93,12 +93,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, log: Path, concurrency: int,
+def start_server(data_dir: Path, log: Path, concurrency: int, api_threads: int,
                  niceness: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--data-dir", str(data_dir), "--port", str(port),
            "--detector", "hog", "--embedder", "mobilenet", "--stride", "2",
-           "--search-concurrency", str(concurrency), "--index-niceness", str(niceness)]
+           "--search-concurrency", str(concurrency), "--api-search-threads", str(api_threads),
+           "--index-niceness", str(niceness)]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -217,7 +218,9 @@ def main() -> int:
                         help="rest: POST /api/v1/search (default); gradio: the UI's /search "
                         "through gradio_client")
     parser.add_argument("--search-concurrency", type=int, default=4,
-                        help="reid serve --search-concurrency (searches run at once; default 4)")
+                        help="reid serve --search-concurrency (UI searches at once; default 4)")
+    parser.add_argument("--api-search-threads", type=int, default=1,
+                        help="reid serve --api-search-threads (REST searches at once; default 1)")
     parser.add_argument("--index-niceness", type=int, default=10,
                         help="reid serve --index-niceness (default 10)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results here")
@@ -229,7 +232,7 @@ def main() -> int:
         built = build_gallery(data_dir, args.tracklets, args.cameras)
         print(f"gallery: {args.tracklets} tracklets on {args.cameras} cameras built in {built:.1f} s")
         proc, url = start_server(data_dir, Path(tmp) / "serve.log", args.search_concurrency,
-                                 args.index_niceness)
+                                 args.api_search_threads, args.index_niceness)
         try:
             ids = list(range(1, args.tracklets + 1))
             CLIENTS[args.mode](url, ids, 2, seed=99)  # warm-up: first search loads the index
@@ -255,7 +258,8 @@ def main() -> int:
     print(f"\n{args.clients} concurrent clients x {args.rounds} searches each, top 30, "
           f"{args.tracklets} tracklets, {what} (latency per call, seconds; clients and server "
           f"share this machine's {os.cpu_count()} cores; 1-min load before: {load_before:.2f}; "
-          f"index niceness {args.index_niceness})")
+          f"index niceness {args.index_niceness}; server threads: {args.api_search_threads} API, "
+          f"{args.search_concurrency} UI)")
     print(f"{'phase':<16}{'searches':>9}{'errors':>8}{'p50':>8}{'p95':>8}{'max':>8}{'wall':>8}"
           f"{'load1':>7}{'server p50 ms':>15}")
     for name, r in rows:
@@ -269,7 +273,8 @@ def main() -> int:
         Path(args.json).write_text(json.dumps({
             "mode": args.mode, "tracklets": args.tracklets, "clients": args.clients,
             "rounds": args.rounds, "cpu_count": os.cpu_count(),
-            "index_niceness": args.index_niceness, "load1_before": load_before,
+            "index_niceness": args.index_niceness, "api_search_threads": args.api_search_threads,
+            "search_concurrency": args.search_concurrency, "load1_before": load_before,
             "phases": dict(rows)}, indent=2))
     return 0
 

@@ -28,8 +28,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="server folder the UI may index (repeatable; default: the current "
                         "directory)")
     parser.add_argument("--search-concurrency", type=int, default=4,
-                        help="searches served at once, by the UI and by the JSON API each "
-                        "(default 4); indexing runs one job at a time beside them")
+                        help="searches the UI runs at once (default 4); indexing runs one job "
+                        "at a time beside them")
+    parser.add_argument("--api-search-threads", type=int, default=1,
+                        help="searches the JSON API runs at once (default 1: searches hold "
+                        "Python's GIL, and one thread answered concurrent clients fastest)")
     parser.add_argument("--index-niceness", type=int, default=10, choices=range(0, 20),
                         metavar="0..19", help="lower CPU priority of the UI's indexing jobs so "
                         "that searches stay fast meanwhile (default 10; 0 = same priority)")
@@ -60,6 +63,8 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
         raise UserError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     if args.search_concurrency < 1:
         raise UserError(f"--search-concurrency must be >= 1, got {args.search_concurrency}")
+    if args.api_search_threads < 1:
+        raise UserError(f"--api-search-threads must be >= 1, got {args.api_search_threads}")
     roots = tuple(Path(r).expanduser().resolve() for r in (args.archive_root or [os.getcwd()]))
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
@@ -68,6 +73,7 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
                         insecure_no_auth=args.insecure_no_auth,
                         max_upload_bytes=int(args.max_upload_mb * 2**20), archive_roots=roots,
                         search_concurrency=args.search_concurrency,
+                        api_search_threads=args.api_search_threads,
                         index_niceness=args.index_niceness)
 
 

@@ -45,6 +45,7 @@ _LAUNCH_ONLY = ("share", "quiet", "inbrowser")
 @dataclass(frozen=True)
 class ServeOptions:
     """How to serve. ``auth`` is ``(user, password)``; ``max_upload_bytes`` is per file;
+    ``search_concurrency``: the UI's searches at once; ``api_search_threads``: the JSON API's;
     ``index_niceness`` lowers the CPU priority of indexing jobs (0 = as searches)."""
 
     host: str = "127.0.0.1"
@@ -54,6 +55,7 @@ class ServeOptions:
     max_upload_bytes: int = 2 * 2**30
     archive_roots: tuple[Path, ...] = field(default_factory=tuple)
     search_concurrency: int = 4
+    api_search_threads: int = 1
     index_niceness: int = 10
     quiet: bool = False
 
@@ -198,7 +200,7 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     demo.queue(default_concurrency_limit=8, max_size=256)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     add_api(app, service, auth=options.auth, loopback_only=is_loopback(options.host),
-            concurrency=options.search_concurrency)
+            search_threads=options.api_search_threads)
     app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
     return app, demo
 

@@ -24,7 +24,7 @@ API = "/api/v1"
 def _client(service: FakeService, auth: tuple[str, str] | None = None,
             loopback_only: bool = True) -> TestClient:
     app = FastAPI()
-    add_api(app, service, auth=auth, loopback_only=loopback_only, concurrency=2)
+    add_api(app, service, auth=auth, loopback_only=loopback_only, search_threads=2)
     return TestClient(app, base_url="http://127.0.0.1:7860", raise_server_exceptions=False)
 
 
