@@ -101,13 +101,11 @@ def _has_frames(path: Path, count: int) -> bool:
 
 
 def _index(service, cameras: list[DemoCamera]) -> list:
-    from tqdm import tqdm
+    from app.commands._common import progress_bar
 
     reports = []
     for cam in cameras:
-        with tqdm(total=100, desc=f"indexing {cam.camera}", unit="%") as bar:
-            def progress(fraction: float, message: str, bar=bar) -> None:
-                bar.update(int(fraction * 100) - bar.n)
+        with progress_bar(f"indexing {cam.camera}") as progress:
             report = service.index_video(cam.path, camera=cam.camera, start_time=cam.start_time,
                                          progress=progress, actor="demo")
         if report.status == "failed":
