@@ -7,7 +7,7 @@ import logging
 from app.settings import Settings
 from reid.embed import create_embedder
 from reid.service import ReidService
-from reid.store import IndexConfig, Store
+from reid.store import IndexConfig, Store, configured_index_kind
 from tracking import create_detector, load_tracking_config
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ def build_service(settings: Settings) -> ReidService:
     Offline fallbacks (HOG detector, MobileNetV2 embedder) are logged here and flagged in the
     service status, never silent.
     """
-    store = Store(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=settings.index))
+    kind = settings.index or configured_index_kind(settings.data_dir) or "flat"
+    store = Store(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind))
     if store.repair_report.changed:
         logger.warning("vector index repaired on open: %s", "; ".join(store.repair_report.actions))
     embedder = create_embedder(

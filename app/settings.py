@@ -25,7 +25,8 @@ class Settings:
             (see ``reid.embed.create_embedder``).
         checkpoint: a TF-CLIP inference checkpoint (``reid export``); used by ``auto`` when set.
         clip_weights: CLIP weights for the zero-shot descriptor (a tag or a local file).
-        index: vector index kind (``flat``, ``hnsw``, ``ivfpq``, ``auto``).
+        index: vector index kind (``flat``, ``hnsw``, ``hnswsq``, ``ivfsq``, ``ivfpq``, ``auto``); None
+            keeps the kind the gallery was configured with (``flat`` for a new gallery).
         device: torch device for the embedder and YOLO.
     """
 
@@ -38,7 +39,7 @@ class Settings:
     embedder: str = "auto"
     checkpoint: str | None = None
     clip_weights: str = "openai"
-    index: str = "flat"
+    index: str | None = None
     device: str = "cpu"
 
     @classmethod
@@ -82,4 +83,4 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
         parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
         parser.add_argument("--stride", type=int, help="process every N-th frame (default 1)")
         parser.add_argument("--index", choices=("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto"),
-                            help="vector index kind (default flat: exact)")
+                            help="vector index kind (default: the gallery's own, flat for a new one)")

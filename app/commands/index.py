@@ -25,11 +25,12 @@ def run(args: argparse.Namespace) -> int:
     from reid.service import iter_videos
 
     start = parse_time(args.start_time)
-    jobs = [(path, args.camera or camera) for root in args.paths for path, camera in iter_videos(root)]
+    service = build_service_from_args(args)
+    jobs = [(path, args.camera or camera) for root in args.paths
+            for path, camera in iter_videos(root, exclude=service.data_dir)]
     if not jobs:
         print("no video files found")
         return 1
-    service = build_service_from_args(args)
     for note in service.status().notes:
         print(f"note: {note}")
     failed = 0

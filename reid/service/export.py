@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +14,10 @@ from typing import Any
 from reid.service.types import Match, SearchResponse
 
 EXPORT_FORMATS = ("csv", "json", "zip")
+
+
+FIELDS = ("rank", "score", "tracklet_id", "camera", "video_id", "track_id", "start_s", "end_s",
+          "duration_s", "start_time", "end_time", "first_frame", "last_frame", "feedback", "thumbnail")
 
 
 def match_row(match: Match) -> dict[str, Any]:
@@ -38,38 +44,54 @@ def match_row(match: Match) -> dict[str, Any]:
 
 def write_csv(response: SearchResponse, path: Path) -> Path:
     rows = [match_row(m) for m in response.matches]
-    fields = list(match_row.__annotations__) if not rows else list(rows[0])
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields or ["rank"])
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
-def write_json(response: SearchResponse, path: Path) -> Path:
+def _json_payload(response: SearchResponse) -> dict[str, Any]:
     q = response.query
-    payload = {
+    return {
         "query": None if q is None else {"tracklet_id": q.id, "camera": q.camera, "video_id": q.video_id},
         "matches": [match_row(m) for m in response.matches],
         "notes": response.notes,
     }
-    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+
+def write_json(response: SearchResponse, path: Path) -> Path:
+    path.write_text(json.dumps(_json_payload(response), indent=2), encoding="utf-8")
     return path
 
 
 def write_zip(response: SearchResponse, path: Path, clip_for: Callable[[int], Path]) -> Path:
-    """matches.csv, matches.json, and per match its crops and a rendered clip."""
-    folder = path.parent
-    csv_path = write_csv(response, folder / f"{path.stem}.csv")
-    json_path = write_json(response, folder / f"{path.stem}.json")
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.write(csv_path, "matches.csv")
-        z.write(json_path, "matches.json")
+    """matches.csv, matches.json, and per match its crops and a rendered clip.
+
+    A match whose clip cannot be rendered (source video moved) keeps its crops and is listed in
+    ``missing_clips.txt``; the zip is written under a temporary name and renamed when complete.
+    """
+    partial = path.with_name(path.name + ".partial")
+    missing: list[str] = []
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(match_row(m) for m in response.matches)
+        z.writestr("matches.csv", buffer.getvalue())
+        z.writestr("matches.json", json.dumps(_json_payload(response), indent=2))
         for m in response.matches:
             base = f"{m.rank:03d}_{m.tracklet.camera}_t{m.tracklet.id}"
             for crop in m.tracklet.crop_paths:
                 if crop.is_file():
                     z.write(crop, f"{base}/crops/{crop.name}")
-            clip = clip_for(m.tracklet.id)
+            try:
+                clip = clip_for(m.tracklet.id)
+            except (OSError, ValueError) as exc:
+                missing.append(f"{base}: {exc}")
+                continue
             z.write(clip, f"{base}/clip{clip.suffix}")
+        if missing:
+            z.writestr("missing_clips.txt", "\n".join(missing) + "\n")
+    os.replace(partial, path)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import cv2
@@ -83,7 +84,9 @@ def render_clip(
             if writer is None:
                 scale = min(1.0, max_side / max(image.shape[:2]))
                 size = (int(image.shape[1] * scale) // 2 * 2, int(image.shape[0] * scale) // 2 * 2)
-                writer, path = _open_writer(out_stem, fps, size)
+                # Written under a temporary name, renamed when complete: a reader never gets a
+                # half-written clip, and a crash leaves no truncated clip in the cache.
+                writer, path = _open_writer(out_stem.with_name(out_stem.name + ".partial"), fps, size)
             writer.write(cv2.resize(image, size) if scale < 1.0 else image)
     finally:
         cap.release()
@@ -91,7 +94,9 @@ def render_clip(
             writer.release()
     if path is None:
         raise ValueError(f"no frames could be read from {video_path} at frames {first}..{last}")
-    return path
+    final = out_stem.with_suffix(path.suffix)
+    os.replace(path, final)
+    return final
 
 
 def _open_writer(out_stem: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, Path]:

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -59,6 +60,7 @@ class ReidService:
         self.detector_fallback = detector_fallback
         self._index_lock = threading.Lock()
         self._render_lock = threading.Lock()
+        self._index_stamp = self._index_file_stamp()
 
     @property
     def data_dir(self) -> Path:
@@ -84,7 +86,7 @@ class ReidService:
         if not path.is_file():
             return IndexReport(str(path), camera, "failed", error=f"no such file: {path}")
         self.store.check_fingerprint(self.embedder.fingerprint)
-        with self._index_lock:
+        with self._index_lock, self._gallery_write_lock():
             content_hash = sha256_file(path)
             existing = self.store.find_video(content_hash)
             if existing is not None and existing.status == "done":
@@ -117,7 +119,7 @@ class ReidService:
                      start_time: dt.datetime | None = None) -> list[IndexReport]:
         """Index every video under ``root``; the camera is the first sub-folder name (files directly
         in ``root`` use their file stem)."""
-        files = list(iter_videos(root))
+        files = list(iter_videos(root, exclude=self.data_dir))
         reports = []
         for i, (path, camera) in enumerate(files):
             def sub(fraction: float, message: str, i: int = i) -> None:
@@ -133,27 +135,37 @@ class ReidService:
         Resumable: the new fingerprint is recorded first, then descriptors are stored batch by
         batch, so an interrupted run continues where it stopped. Returns the tracklets re-embedded.
         """
-        with self._index_lock:
+        with self._index_lock, self._gallery_write_lock():
             if self.store.fingerprint != self.embedder.fingerprint:
                 self.store.reset_index(self.embedder.fingerprint, actor=actor)
             todo = self.store.tracklets_without_descriptor()
+            skipped: list[int] = []
             for start in range(0, len(todo), batch):
                 ids = todo[start : start + batch]
                 infos = self.store.get_tracklets(ids)
-                crops = [[_read_rgb(p) for p in infos[i].crop_paths] for i in ids]
-                missing = [i for i, c in zip(ids, crops, strict=True) if not c]
-                if missing:
-                    raise FileNotFoundError(f"tracklets {missing[:5]} have no crop files left to re-embed")
-                vectors = self.embedder.embed_tracklets(crops)
-                self.store.set_descriptors(ids, vectors, self.embedder.fingerprint)
+                readable = {i: [c for c in map(_read_rgb, infos[i].crop_paths) if c is not None] for i in ids}
+                skipped.extend(i for i in ids if not readable[i])
+                ok = [i for i in ids if readable[i]]
+                if ok:
+                    vectors = self.embedder.embed_tracklets([readable[i] for i in ok])
+                    self.store.set_descriptors(ok, vectors, self.embedder.fingerprint)
                 if progress is not None:
                     progress((start + len(ids)) / len(todo), f"re-embedded {start + len(ids)}/{len(todo)}")
-            return len(todo)
+        if skipped:
+            logger.warning("%d tracklets have no readable crop files and stay unsearchable until their "
+                           "videos are indexed again: %s", len(skipped), skipped[:20])
+        return len(todo) - len(skipped)
 
     def delete_video(self, video_id: int, actor: str = "cli") -> int:
         """Delete a video with its tracklets, vectors and crops; returns the tracklets removed."""
-        with self._index_lock:
-            return self.store.delete_video(video_id, actor=actor)
+        with self._index_lock, self._gallery_write_lock():
+            ids = [t.id for t in self.store.list_tracklets(video_id=video_id, limit=None)]
+            removed = self.store.delete_video(video_id, actor=actor)
+        with self._render_lock:
+            for tracklet_id in ids:
+                for clip in self._cached_clips(tracklet_id):
+                    clip.unlink(missing_ok=True)
+        return removed
 
     # ------------------------------------------------------------------ browse
     def list_cameras(self) -> list[str]:
@@ -176,6 +188,7 @@ class ReidService:
     def search(self, request: SearchRequest, actor: str = "cli") -> SearchResponse:
         """Run a search (by tracklet or by images) and write it to the audit log."""
         t0 = time.perf_counter()
+        self._refresh_index()
         filters = SearchFilters(
             cameras=request.cameras, time_from=request.time_from, time_to=request.time_to,
             min_duration_s=request.min_duration_s, exclude_same_video=request.exclude_same_video,
@@ -199,6 +212,9 @@ class ReidService:
         matches = [Match(infos[r.tracklet_id], r.score, rank, True if r.tracklet_id in confirmed else None)
                    for rank, r in enumerate((r for r in found.results if r.tracklet_id in infos), start=1)]
         notes = []
+        if (request.time_from or request.time_to) and any(v.start_time is None for v in self.list_videos()):
+            notes.append("videos indexed without a start time are left out by the time filter "
+                         "(index them with --start-time)")
         if found.reranked:
             notes.append("re-ranked (k-reciprocal)")
         if found.expanded:
@@ -220,14 +236,18 @@ class ReidService:
     def render_clip(self, tracklet_id: int) -> Path:
         """A short clip of the tracklet with its box drawn, cached under ``clips/`` in the data dir."""
         info = self.get_tracklet(tracklet_id)
-        out_stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
-        for suffix in (".webm", ".mp4"):
-            if out_stem.with_suffix(suffix).is_file():
-                return out_stem.with_suffix(suffix)
-        frames, boxes = self.store.get_boxes(tracklet_id)
-        video = self.store.get_video(info.video_id)
         with self._render_lock:
+            cached = self._cached_clips(tracklet_id)
+            if cached:
+                return cached[0]
+            frames, boxes = self.store.get_boxes(tracklet_id)
+            video = self.store.get_video(info.video_id)
+            out_stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
             return render_clip(video.path, frames, boxes, out_stem, label=f"{info.camera} #{info.track_id}")
+
+    def _cached_clips(self, tracklet_id: int) -> list[Path]:
+        stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
+        return [p for p in (stem.with_suffix(".webm"), stem.with_suffix(".mp4")) if p.is_file()]
 
     def render_frames(self, tracklet_id: int, n: int = 6) -> list[np.ndarray]:
         """``n`` annotated RGB frames of the tracklet (a strip, when a clip cannot be played)."""
@@ -282,6 +302,42 @@ class ReidService:
             tracklets_per_camera=per_camera, notes=notes,
         )
 
+    @contextmanager
+    def _gallery_write_lock(self) -> Iterator[None]:
+        """One writer per gallery across processes (``flock`` on ``<data_dir>/.write.lock``).
+
+        A second ``reid index`` or a server's indexing job waits here instead of interleaving
+        with the first; the vector index is reloaded first if another process changed it.
+        """
+        import fcntl
+
+        with (self.data_dir / ".write.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.warning("another process is writing to %s; waiting for it", self.data_dir)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._refresh_index()
+                yield
+            finally:
+                self._index_stamp = self._index_file_stamp()  # our own write needs no reload
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _index_file_stamp(self) -> int | None:
+        meta = self.store.meta_path
+        return meta.stat().st_mtime_ns if meta.exists() else None
+
+    def _refresh_index(self) -> None:
+        """Reload the vector index when another process rewrote it (``vectors.json`` changes on
+        every save), so a running server sees videos indexed by ``reid index`` elsewhere."""
+        stamp = self._index_file_stamp()
+        if stamp != self._index_stamp:
+            report = self.store.check_index()
+            logger.info("vector index changed on disk; reloaded%s",
+                        f" ({'; '.join(report.actions)})" if report.changed else "")
+            self._index_stamp = stamp
+
     def resolve_data_path(self, path: str | Path) -> Path:
         """``path`` (absolute, or relative to the data dir) if it lies inside the data dir.
 
@@ -295,22 +351,28 @@ class ReidService:
         return p
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def _read_rgb(path: Path) -> np.ndarray | None:
+    """An RGB crop, or None when the file is missing or unreadable."""
     image = cv2.imread(str(path))
-    if image is None:
-        raise FileNotFoundError(f"crop missing or unreadable: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def iter_videos(root: str | Path) -> Iterator[tuple[Path, str]]:
-    """``(path, camera)`` of every video file under ``root``, sorted; camera = first sub-folder."""
+def iter_videos(root: str | Path, exclude: Path | None = None) -> Iterator[tuple[Path, str]]:
+    """``(path, camera)`` of every video file under ``root``, sorted; camera = first sub-folder.
+
+    Hidden files and folders are skipped, and so is everything under ``exclude`` (the gallery's
+    own data dir: its playback clips and uploads are not footage to index).
+    """
     root = Path(root).expanduser().resolve()
     if root.is_file():
         yield root, root.stem
         return
     if not root.is_dir():
         raise FileNotFoundError(f"no such file or folder: {root}")
+    skip = exclude.resolve() if exclude is not None else None
     for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or (skip and path.is_relative_to(skip)):
+            continue
         if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-            rel = path.relative_to(root)
             yield path, rel.parts[0] if len(rel.parts) > 1 else path.stem

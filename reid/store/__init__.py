@@ -9,6 +9,7 @@ from reid.store._index import IndexConfig, IndexFileError, VectorIndex
 from reid.store._models import SCHEMA_VERSION, VideoStatus
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._store import DuplicateVideoError, FingerprintMismatchError, Store
+from reid.store._sync import configured_index_kind
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,5 +26,6 @@ __all__ = [
     "VectorIndex",
     "VideoInfo",
     "VideoStatus",
+    "configured_index_kind",
     "sha256_file",
 ]

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ids never reused (AUTOINCREMENT), so caches keyed by id stay valid
 
 
 def utcnow() -> dt.datetime:
@@ -92,6 +92,8 @@ class Video(Base):
     """A video file, identified by the sha256 of its content."""
 
     __tablename__ = "videos"
+    # Ids are never reused after a delete: playback clips and exports are keyed by id.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id"), index=True)
     path: Mapped[str] = mapped_column(Text)
@@ -117,7 +119,7 @@ class Tracklet(Base):
     """One person's boxes over consecutive frames of one video; its id is the FAISS id."""
 
     __tablename__ = "tracklets"
-    __table_args__ = (UniqueConstraint("video_id", "track_id"),)
+    __table_args__ = (UniqueConstraint("video_id", "track_id"), {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
     camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id"), index=True)

@@ -29,6 +29,13 @@ def read_index_meta(path: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+def configured_index_kind(data_dir: str | Path) -> str | None:
+    """The index kind a gallery was configured with (from its ``vectors.json``), or None."""
+    meta = read_index_meta(Path(data_dir) / "vectors.json")
+    kind = meta.get("configured_kind") if meta else None
+    return kind if isinstance(kind, str) else None
+
+
 def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: Path,
                       meta_path: Path) -> None:
     """Save ``vectors.faiss`` and then ``vectors.json`` (fingerprint, dim, count), both atomically."""
