@@ -20,9 +20,10 @@ def run(args: argparse.Namespace) -> int:
     if not videos:
         print(f"no videos in {service.data_dir}")
         return 0
+    counts = service.store.stats()["tracklets_per_video"]
     print(f"{'id':>5}  {'camera':<16}{'status':<10}{'length':>9}{'tracklets':>10}  path")
     for v in videos:
-        n = len(service.list_tracklets(video_id=v.id, limit=None))
+        n = counts.get(v.id, 0)
         length = format_seconds(v.duration_s) if v.duration_s else "-"
         print(f"{v.id:>5}  {v.camera:<16}{v.status:<10}{length:>9}{n:>10}  {v.path}"
               + (f"\n{'':>7}error: {v.error}" if v.error else ""))

@@ -279,7 +279,7 @@ class ReidService:
     # ------------------------------------------------------------------ status
     def status(self) -> ServiceStatus:
         stats = self.store.stats()
-        per_camera = {name: len(self.store.list_tracklets(camera=name)) for name in self.list_cameras()}
+        per_camera = stats["tracklets_per_camera"]
         notes = []
         gallery_fp = self.store.fingerprint
         if gallery_fp is not None and gallery_fp != self.embedder.fingerprint:

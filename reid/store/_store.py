@@ -516,13 +516,21 @@ class Store:
                     for a in s.scalars(q)]
 
     def stats(self) -> dict:
-        """Counts and index state: cameras, videos per status, tracklets, vectors, index kind."""
+        """Counts and index state: cameras, videos per status, tracklets (in all, per camera name,
+        per video id), vectors, index kind."""
         with self._session() as s:
             by_status = dict(s.execute(select(Video.status, func.count(Video.id))
                                        .group_by(Video.status)).all())
+            per_camera = s.execute(select(Camera.name, func.count(Tracklet.id))
+                                   .outerjoin(Tracklet, Tracklet.camera_id == Camera.id)
+                                   .group_by(Camera.name)).all()
+            per_video = s.execute(select(Tracklet.video_id, func.count(Tracklet.id))
+                                  .group_by(Tracklet.video_id)).all()
             out = {"cameras": s.scalar(select(func.count(Camera.id))),
                    "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
-                   "tracklets": s.scalar(select(func.count(Tracklet.id)))}
+                   "tracklets": s.scalar(select(func.count(Tracklet.id))),
+                   "tracklets_per_camera": {name: int(n) for name, n in per_camera},
+                   "tracklets_per_video": {int(v): int(n) for v, n in per_video}}
         out.update(vectors=0 if self._index is None else self._index.ntotal,
                    index_kind=None if self._index is None else self._index.kind,
                    fingerprint=self.fingerprint, data_dir=str(self.data_dir))
