@@ -22,7 +22,7 @@ def test_version_and_models(capsys):
 
 def test_console_script_runs_as_a_module():
     result = subprocess.run(
-        [sys.executable, "-m", "app", "models"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "app", "models"], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
     assert "tfclip-vit-b16" in result.stdout

@@ -22,7 +22,8 @@ pytestmark = [
 ]
 
 
-def reid(*args: str, data_dir: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def reid(*args: str, data_dir: Path, check: bool = True,
+         timeout: float = 1800) -> subprocess.CompletedProcess:
     env = dict(os.environ, YOLO_OFFLINE="1", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     cmd = [sys.executable, "-m", "app", *args, "--data-dir", str(data_dir)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -106,6 +107,35 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(clips, tmp_path):
     assert statuses[str(bad / "empty.mp4")] == "failed"
 
 
+def _video_statuses(data_dir: Path) -> list[tuple]:
+    """The videos' statuses, or [] while the database or its tables do not exist yet."""
+    try:
+        return db_rows(data_dir, "SELECT status FROM videos")
+    except sqlite3.Error:
+        return []
+
+
+def _wait_for(condition, what: str, timeout: float = 600.0) -> None:
+    """Poll ``condition()`` until true; generous deadline (the machine may be loaded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _write_lock_free(data_dir: Path) -> bool:
+    """True when no process holds the gallery's write lock (every indexing process is gone)."""
+    import fcntl
+
+    with (data_dir / ".write.lock").open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return True
+
+
 def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(clips, tmp_path):
     reference = tmp_path / "reference"
     reid("index", str(clips["south"]), "--detector", "hog", "--stride", "2", data_dir=reference)
@@ -116,15 +146,18 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(clips, tmp_path
     cmd = [sys.executable, "-m", "app", "index", str(clips["south"]), "--detector", "hog", "--stride", "2",
            "--data-dir", str(data)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # wait until tracking is under way
-        if (data / "reid.db").is_file() and db_rows(data, "SELECT status FROM videos") == [("indexing",)]:
-            time.sleep(2.0)
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "indexing finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        # Wait on a condition, not on time: the video row says "indexing" as its job starts, and
+        # its tracklets are stored only at the end, in one transaction, seconds of tracking later.
+        _wait_for(lambda: proc.poll() is not None or _video_statuses(data) == [("indexing",)],
+                  "the video to be marked indexing")
+        assert proc.poll() is None, "indexing finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    # Nothing of the killed run goes on in the background (e.g. an orphaned worker process).
+    _wait_for(lambda: _write_lock_free(data), "the killed run's processes to release the gallery")
     assert db_rows(data, "SELECT status FROM videos") == [("indexing",)]
     assert db_rows(data, "SELECT count(*) FROM tracklets") == [(0,)]
 

@@ -29,7 +29,7 @@ def reid_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "app", *args]
 
 
-def run_reid(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_reid(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``reid ARGS`` to completion (offline environment), capturing output."""
     return subprocess.run(reid_command(*args), cwd=REPO, env={**os.environ, **OFFLINE_ENV},
                           capture_output=True, text=True, timeout=timeout)
@@ -46,7 +46,7 @@ class ServerProcess:
         self.args = ["serve", "--data-dir", str(data_dir), "--port", str(self.port), *extra]
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 120) -> ServerProcess:
+    def start(self, timeout: float = 600) -> ServerProcess:
         log = self.log_path.open("w")
         self.proc = subprocess.Popen(reid_command(*self.args), cwd=REPO, stdout=log,
                                      stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV})
