@@ -5,6 +5,7 @@
 
 from reid.store._codec import sha256_file
 from reid.store._db import SchemaMismatchError
+from reid.store._errors import GalleryError
 from reid.store._index import IndexConfig, IndexFileError, VectorIndex
 from reid.store._models import SCHEMA_VERSION, VideoStatus
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "DuplicateVideoError",
     "FingerprintMismatchError",
+    "GalleryError",
     "IndexConfig",
     "IndexFileError",
     "RepairReport",

@@ -1,58 +1,163 @@
-"""Engine creation (SQLite WAL pragmas on every connection) and the schema-version check."""
+"""Engine creation (SQLite WAL pragmas on every connection), the schema-version check, and
+sessions whose database failures surface as ``GalleryError``."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
+from reid.store._errors import GalleryError, database_error
 from reid.store._models import SCHEMA_VERSION, Base, SchemaVersion
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SchemaMismatchError", "open_engine"]
+__all__ = ["BUSY_TIMEOUT_S", "Database", "SchemaMismatchError", "open_engine", "read_only_url",
+           "sqlite_path"]
+
+BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's lock
 
 
-class SchemaMismatchError(RuntimeError):
+class SchemaMismatchError(GalleryError):
     """The database was written by a different schema version of this application."""
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn, _record, read_only: bool = False) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # first: the others may wait
+    cur.execute("PRAGMA mmap_size=0")  # no mmap: a file truncated underneath would raise SIGBUS
+    if not read_only:
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
 
-def open_engine(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """Create the engine for ``url``, create missing tables, and check the schema version.
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite ``url`` (None for other databases and in-memory ones)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    db = u.database
+    if db.startswith("file:"):
+        db = db[5:].split("?", 1)[0]
+    return Path(db)
+
+
+def read_only_url(path: Path, *, immutable: bool = False) -> str:
+    """A SQLite URL opening ``path`` read-only (``immutable``: without locks or ``-shm`` file,
+    for a folder where not even those can be created)."""
+    flags = "mode=ro" + ("&immutable=1" if immutable else "")
+    return f"sqlite:///file:{quote(str(Path(path).resolve()))}?{flags}&uri=true"
+
+
+class Database:
+    """Session factory over one engine; database failures inside a session become
+    ``GalleryError`` naming ``label`` (the file) and the recovery step.
+
+    Use ``with db() as s:`` to read and ``with db.begin() as s:`` for a transaction.
+    """
+
+    def __init__(self, engine: Engine, label: str) -> None:
+        self.engine = engine
+        self.label = label
+        self._factory = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (IntegrityError, ProgrammingError):
+            raise  # constraint violations and SQL bugs are not the files' fault
+        except DBAPIError as exc:
+            raise database_error(exc, self.label, BUSY_TIMEOUT_S) from exc
+
+    @contextmanager
+    def __call__(self) -> Iterator[Session]:
+        with self._translated(), self._factory() as session:
+            yield session
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        with self._translated(), self._factory.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+
+def open_engine(url: str, *, label: str | None = None, read_only: bool = False,
+                on_new: Callable[[], None] | None = None) -> tuple[Database, bool]:
+    """Open the database at ``url``, create missing tables, and check the schema version.
+
+    Args:
+        url: SQLAlchemy URL.
+        label: how messages name the database (default: the URL without password).
+        read_only: connect without journal changes and create nothing.
+        on_new: called before tables are created in a database that has none of ours; it may
+            raise to refuse.
+
+    Returns:
+        ``(database, created)``: ``created`` is True when the schema was created just now.
 
     Raises:
-        SchemaMismatchError: the database records another schema version.
+        SchemaMismatchError: the database records another schema version, or is not ours.
+        GalleryError: the database cannot be opened (damaged, locked, unreadable).
     """
     engine = create_engine(url, future=True)
+    label = label or engine.url.render_as_string(hide_password=True)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect",
+                     lambda conn, rec: _sqlite_pragmas(conn, rec, read_only=read_only))
+    db = Database(engine, label)
+    try:
+        with db._translated():
+            created = _prepare_schema(engine, db, label, read_only, on_new)
+    except BaseException:
+        engine.dispose()
+        raise
+    return db, created
+
+
+def _prepare_schema(engine: Engine, db: Database, label: str, read_only: bool,
+                    on_new: Callable[[], None] | None) -> bool:
     existing = set(inspect(engine).get_table_names())
-    Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory.begin() as session:
+    if existing and "schema_version" not in existing:
+        raise SchemaMismatchError(
+            f"database {label} has tables but no gallery schema version; it was not written by "
+            "this application. Point the data dir elsewhere or move the old database away.")
+    if not existing:  # a database without any table: a new gallery
+        if on_new is not None:
+            on_new()
+        if read_only:
+            raise GalleryError(f"the gallery database {label} is empty and read-only, so no "
+                               "gallery can be created there: pass a writable --data-dir")
+    if not read_only and set(Base.metadata.tables) - existing:
+        Base.metadata.create_all(engine)
+    with db.begin() as session:
         versions = session.scalars(select(SchemaVersion.version)).all()
         if not versions:
             if existing - {"schema_version"}:
-                engine.dispose()
                 raise SchemaMismatchError(
-                    f"database {engine.url.render_as_string(hide_password=True)} has gallery tables "
-                    "but no schema version; it was not written by this application. "
-                    "Point the data dir elsewhere or move the old database away.")
+                    f"database {label} has gallery tables but no schema version; it was not "
+                    "written by this application. Point the data dir elsewhere or move the old "
+                    "database away.")
+            if read_only:
+                raise GalleryError(f"the gallery database {label} is incomplete and read-only: "
+                                   "pass a writable --data-dir")
             session.add(SchemaVersion(version=SCHEMA_VERSION))
             logger.info("created gallery database schema v%d", SCHEMA_VERSION)
-        elif versions != [SCHEMA_VERSION]:
-            engine.dispose()
+            return True
+        if versions != [SCHEMA_VERSION]:
             raise SchemaMismatchError(
-                f"gallery database schema version is {versions}, this application needs "
-                f"{SCHEMA_VERSION}. Use a matching release, or re-index into a new data dir.")
-    return engine, factory
+                f"gallery database {label} has schema version {versions}, this application "
+                f"needs {SCHEMA_VERSION}. Use a matching release, or re-index into a new data "
+                "dir.")
+    return False

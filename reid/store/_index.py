@@ -39,6 +39,7 @@ is logged.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -206,6 +207,7 @@ class VectorIndex:
         self._main: faiss.Index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
         self._refine: faiss.Index | None = None
         self._proj: np.ndarray | None = None  # (P, D) projection for IVF kinds
+        self.file_sha256: str | None = None  # sha256 of the file last saved to or loaded from
 
     # ---------------------------------------------------------------- inspection
     @property
@@ -487,11 +489,12 @@ class VectorIndex:
         return scores, ids
 
     # -------------------------------------------------------------- persistence
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path) -> str:
         """Write the index to ``path`` atomically (temporary file, fsync, rename).
 
         FAISS structures are streamed to the file, so saving needs no second in-memory copy (a
-        10^6 x 2048 fp16 refine store is 4 GB).
+        10^6 x 2048 fp16 refine store is 4 GB). Returns the file's sha256 (hex), computed while
+        writing; ``vectors.json`` records it so that a damaged file is noticed on loading.
         """
         parts = [self._main] + ([self._refine] if self._refine is not None else [])
         sizes = []
@@ -504,15 +507,22 @@ class VectorIndex:
         header = json.dumps({"kind": self.kind, "dim": self.dim, "layout": _LAYOUT,
                              "sizes": sizes, "proj_shape": proj_shape,
                              "config": asdict(self.config)}).encode()
+        digest = hashlib.sha256()
 
         def write(f: BinaryIO) -> None:
-            f.write(_MAGIC + struct.pack("<I", len(header)) + header)
+            def out(b: bytes) -> int:
+                digest.update(b)
+                return f.write(b)
+
+            out(_MAGIC + struct.pack("<I", len(header)) + header)
             for part in parts:
-                faiss.write_index(part, faiss.PyCallbackIOWriter(f.write))
+                faiss.write_index(part, faiss.PyCallbackIOWriter(out))
             if self._proj is not None:
-                f.write(np.ascontiguousarray(self._proj, np.float32).tobytes())
+                out(np.ascontiguousarray(self._proj, np.float32).tobytes())
 
         atomic_write(Path(path), write)
+        self.file_sha256 = digest.hexdigest()
+        return self.file_sha256
 
     @classmethod
     def load(cls, path: str | Path, config: IndexConfig | None = None) -> VectorIndex:
@@ -521,6 +531,8 @@ class VectorIndex:
         ``config`` sets search-time parameters (nprobe, efSearch, refine factor) and later growth;
         the stored structure is used as written. IVF files of the first layout (ids in
         ``IndexIDMap2``, unreliable after removals) are refused so that the store rebuilds them.
+        The file is read once, as a stream (never memory-mapped), and its sha256 is computed on
+        the way (``file_sha256``) for the caller to compare with the recorded one.
         """
         path = Path(path)
         try:
@@ -529,13 +541,36 @@ class VectorIndex:
             raise IndexFileError(f"cannot read vector index {path}: {exc}") from exc
         try:
             with f:
-                header, blobs, proj = _read_parts(f, path.stat().st_size)
+                reader = _HashingReader(f)
+                header, blobs, proj = _read_parts(reader, os.fstat(f.fileno()).st_size)
+                while reader.read(1 << 20):  # trailing bytes count in the checksum too
+                    pass
         except Exception as exc:  # faiss raises RuntimeError with C++ text; json/struct others
             raise IndexFileError(f"vector index {path} is corrupt ({exc})") from exc
         index = cls(int(header["dim"]), config)
         index.kind, index._main, index._proj = header["kind"], blobs[0], proj
         index._refine = blobs[1] if len(blobs) > 1 else None
+        index.file_sha256 = reader.hexdigest()
         return index
+
+
+class _HashingReader:
+    """A binary file's ``read``/``tell`` that feed every byte read into a sha256."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._sha = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._sha.update(data)
+        return data
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 def _read_parts(f: BinaryIO, file_size: int) -> tuple[dict, list[faiss.Index], np.ndarray | None]:

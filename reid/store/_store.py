@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import delete, func, or_, select, update
 
 from reid.store._codec import decode_boxes, decode_descriptor, encode_boxes, encode_descriptor
-from reid.store._db import open_engine
+from reid.store._errors import GalleryError, file_error
 from reid.store._index import IndexConfig, VectorIndex
 from reid.store._models import (
     AuditLog,
@@ -30,6 +30,7 @@ from reid.store._models import (
     Video,
     VideoStatus,
 )
+from reid.store._opening import gallery_identity, open_database
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._sync import sync_index, write_index_files
 
@@ -69,6 +70,12 @@ def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(x / norms)
 
 
+def _has_videos():
+    """SQL condition: the camera has at least one video (cameras left empty by deletions made
+    before empty cameras were removed do not count)."""
+    return select(Video.id).where(Video.camera_id == Camera.id).exists()
+
+
 def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
     values = [int(v) for v in values]
     for i in range(0, len(values), size):
@@ -78,13 +85,21 @@ def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
 class Store:
     """A gallery in ``data_dir``: ``reid.db``, ``vectors.faiss``, ``vectors.json``, ``crops/``, ``uploads/``.
 
-    Opening checks the vector index against the database (ids, count, fingerprint) and repairs or
-    rebuilds it from the database descriptors; ``repair_report`` says what was done.
+    Opening checks the vector index against the database (ids, count, fingerprint, checksum,
+    gallery id) and repairs or rebuilds it from the database descriptors; ``repair_report`` says
+    what was done. A data dir whose database is missing or empty while another gallery's files
+    remain is refused, and so are crops of another gallery than the database's. When the data dir
+    or database cannot be written, the gallery opens read-only (``read_only``): reading and
+    searching work, writes raise ``GalleryError``.
 
     Args:
         data_dir: the gallery folder (created if missing).
         db_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/reid.db``.
         index_config: vector index kind and parameters.
+
+    Raises:
+        GalleryError: the database is lost, replaced, damaged, locked or unreadable (the message
+            names the file and the recovery step).
     """
 
     def __init__(self, data_dir: str | Path, *, db_url: str | None = None,
@@ -94,19 +109,41 @@ class Store:
         self.uploads_dir = self.data_dir / "uploads"
         self.index_path = self.data_dir / "vectors.faiss"
         self.meta_path = self.data_dir / "vectors.json"
-        for d in (self.data_dir, self.crops_dir, self.uploads_dir):
-            d.mkdir(parents=True, exist_ok=True)
         self.db_url = db_url or f"sqlite:///{self.data_dir / 'reid.db'}"
         self.index_config = index_config or IndexConfig()
         self._lock = threading.RLock()
-        self._engine, self._session = open_engine(self.db_url)
-        self._index: VectorIndex | None = None
-        self.repair_report: RepairReport = self.check_index()
+        self._session, self.read_only, created = open_database(
+            self.data_dir, self.db_url, (self.data_dir, self.crops_dir, self.uploads_dir))
+        try:
+            self.gallery_id = gallery_identity(self._session, self.crops_dir, created=created,
+                                               read_only=self.read_only)
+            self._index: VectorIndex | None = None
+            self.repair_report: RepairReport = self.check_index()
+        except BaseException:
+            self._session.dispose()
+            raise
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Release the database connections."""
-        self._engine.dispose()
+        self._session.dispose()
+
+    def require_writable(self) -> None:
+        """Raise ``GalleryError`` when the gallery was opened read-only."""
+        if self.read_only:
+            raise GalleryError(
+                f"the gallery in {self.data_dir} is read-only for this user: searching works, but "
+                "indexing, deleting, re-indexing and feedback need write access to the data dir "
+                "and its files (fix the owner or permissions, e.g. `chown -R $USER DIR`)")
+
+    def _save_index(self, fingerprint: dict | None) -> None:
+        """Save the in-memory index; a failing disk becomes ``GalleryError`` (the database,
+        already committed, stays the truth and the next opening repairs the file)."""
+        try:
+            write_index_files(self._index, fingerprint, self.index_path, self.meta_path,
+                              self.gallery_id)
+        except OSError as exc:
+            raise file_error(exc, self.index_path, "writing the vector index") from exc
 
     def __enter__(self) -> Store:
         return self
@@ -122,7 +159,9 @@ class Store:
                 db_ids = np.array(s.scalars(select(Tracklet.id).where(
                     Tracklet.descriptor.is_not(None)).order_by(Tracklet.id)).all(), np.int64)
             self._index, report = sync_index(self.index_path, self.meta_path, fp,
-                                             self.index_config, db_ids, self._fetch_descriptors)
+                                             self.index_config, db_ids, self._fetch_descriptors,
+                                             gallery_id=self.gallery_id,
+                                             writable=not self.read_only)
             return report
 
     def _fetch_descriptors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -169,6 +208,7 @@ class Store:
         """
         if "dim" not in new_fingerprint:
             raise ValueError("an embedder fingerprint needs at least a 'dim' entry")
+        self.require_writable()
         with self._lock, self._session.begin() as s:
             s.execute(update(Tracklet).values(descriptor=None))
             s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
@@ -177,7 +217,7 @@ class Store:
                            details={"fingerprint": dict(new_fingerprint), "tracklets": n}))
         with self._lock:
             self._index = VectorIndex(int(new_fingerprint["dim"]), self.index_config)
-            write_index_files(self._index, dict(new_fingerprint), self.index_path, self.meta_path)
+            self._save_index(dict(new_fingerprint))
         logger.info("index reset for embedder %s: %d tracklets to re-embed",
                     _fp_text(new_fingerprint), n)
         return int(n or 0)
@@ -198,20 +238,26 @@ class Store:
     # -------------------------------------------------------------------- cameras
     def get_or_create_camera(self, name: str) -> int:
         """The id of camera ``name``, created if new."""
+        self.require_writable()
+        with self._session.begin() as s:
+            return self._camera_id(s, name)
+
+    @staticmethod
+    def _camera_id(s, name: str) -> int:
         if not name:
             raise ValueError("camera name must not be empty")
-        with self._session.begin() as s:
-            cam = s.scalar(select(Camera).where(Camera.name == name))
-            if cam is None:
-                cam = Camera(name=name)
-                s.add(cam)
-                s.flush()
-            return cam.id
+        cam = s.scalar(select(Camera).where(Camera.name == name))
+        if cam is None:
+            cam = Camera(name=name)
+            s.add(cam)
+            s.flush()
+        return cam.id
 
     def list_cameras(self) -> list[tuple[int, str]]:
-        """All cameras as ``(id, name)``, by name."""
+        """Cameras that have at least one video, as ``(id, name)``, by name."""
         with self._session() as s:
-            return [(c.id, c.name) for c in s.scalars(select(Camera).order_by(Camera.name))]
+            return [(c.id, c.name) for c in s.scalars(
+                select(Camera).where(_has_videos()).order_by(Camera.name))]
 
     # --------------------------------------------------------------------- videos
     @staticmethod
@@ -227,14 +273,16 @@ class Store:
         Raises:
             DuplicateVideoError: a video with this content hash exists (its id is attached).
         """
+        self.require_writable()
+        if not camera:
+            raise ValueError("camera name must not be empty")
         existing = self.find_video(content_hash)
         if existing is not None:
             raise DuplicateVideoError(existing.id, content_hash)
-        camera_id = self.get_or_create_camera(camera)
-        with self._session.begin() as s:
-            v = Video(camera_id=camera_id, path=str(path), content_hash=content_hash, fps=fps,
-                      duration_s=duration_s, frame_count=frame_count, start_time=start_time,
-                      status=VideoStatus.PENDING)
+        with self._session.begin() as s:  # camera and video together: a camera never stays empty
+            v = Video(camera_id=self._camera_id(s, camera), path=str(path),
+                      content_hash=content_hash, fps=fps, duration_s=duration_s,
+                      frame_count=frame_count, start_time=start_time, status=VideoStatus.PENDING)
             s.add(v)
             s.flush()
             return v.id
@@ -268,6 +316,7 @@ class Store:
         allowed = {"fps", "duration_s", "frame_count", "start_time", "path"}
         if set(fields) - allowed:
             raise ValueError(f"cannot update {sorted(set(fields) - allowed)}; allowed: {allowed}")
+        self.require_writable()
         with self._session.begin() as s:
             v = s.get(Video, video_id)
             if v is None:
@@ -282,8 +331,10 @@ class Store:
     def delete_video(self, video_id: int, *, actor: str = "system") -> int:
         """Delete a video, its tracklets, their vectors, feedback and crop files.
 
+        A camera left without videos is deleted too, so it leaves the camera lists.
         Returns the number of tracklets removed.
         """
+        self.require_writable()
         with self._lock:
             with self._session.begin() as s:
                 v = s.get(Video, video_id)
@@ -298,10 +349,14 @@ class Store:
                     s.execute(delete(Tracklet).where(Tracklet.id.in_(part)))
                 s.add(AuditLog(actor=actor, action="delete_video",
                                details={"video_id": video_id, "path": v.path, "tracklets": len(ids)}))
+                camera_id = v.camera_id
                 s.delete(v)
+                s.flush()
+                if s.scalar(select(func.count(Video.id)).where(Video.camera_id == camera_id)) == 0:
+                    s.execute(delete(Camera).where(Camera.id == camera_id))
             if self._index is not None and ids:
                 self._index.remove(np.array(ids, np.int64))
-                write_index_files(self._index, self.fingerprint, self.index_path, self.meta_path)
+                self._save_index(self.fingerprint)
         self._delete_files(video_id, rows)
         logger.info("deleted video %d with %d tracklets", video_id, len(ids))
         return len(ids)
@@ -337,6 +392,7 @@ class Store:
             FingerprintMismatchError: the gallery holds another embedder's descriptors.
         """
         self.check_fingerprint(fingerprint)
+        self.require_writable()
         x = _normalise(descriptors, int(fingerprint["dim"]))
         if len(x) != len(tracklets):
             raise ValueError(f"{len(tracklets)} tracklets but {len(x)} descriptors")
@@ -372,7 +428,7 @@ class Store:
         if self._index is None:
             self._index = VectorIndex(int(fingerprint["dim"]), self.index_config)
         self._index.add(ids, x)
-        write_index_files(self._index, dict(fingerprint), self.index_path, self.meta_path)
+        self._save_index(dict(fingerprint))
 
     def set_descriptors(self, ids: Sequence[int], descriptors: np.ndarray,
                         fingerprint: dict) -> None:
@@ -381,6 +437,7 @@ class Store:
         Used after ``reset_index``; ids that already have a descriptor are refused.
         """
         self.check_fingerprint(fingerprint)
+        self.require_writable()
         x = _normalise(descriptors, int(fingerprint["dim"]))
         keys = np.asarray(ids, np.int64).reshape(-1)
         if len(keys) != len(x):
@@ -477,6 +534,7 @@ class Store:
         """Record that ``candidate_id`` is (``same=True``) or is not the query's person."""
         if query_id == candidate_id:
             raise ValueError("feedback needs two different tracklets")
+        self.require_writable()
         with self._session.begin() as s:
             for tid in (query_id, candidate_id):
                 if s.get(Tracklet, tid) is None:
@@ -502,7 +560,15 @@ class Store:
         return ([k for k, v in verdict.items() if v], [k for k, v in verdict.items() if not v])
 
     def log_action(self, actor: str, action: str, details: dict | None = None) -> None:
-        """Append an audit-log entry (JSON-serialisable ``details``)."""
+        """Append an audit-log entry (JSON-serialisable ``details``).
+
+        A read-only gallery cannot record it: the entry is logged (WARNING) instead, so that
+        searching a read-only gallery still works.
+        """
+        if self.read_only:
+            logger.warning("read-only gallery: audit entry not recorded: %s %s %s", actor, action,
+                           json.dumps(details or {}, default=str)[:500])
+            return
         with self._session.begin() as s:
             s.add(AuditLog(actor=actor, action=action, details=dict(details or {})))
 
@@ -523,10 +589,10 @@ class Store:
                                        .group_by(Video.status)).all())
             per_camera = s.execute(select(Camera.name, func.count(Tracklet.id))
                                    .outerjoin(Tracklet, Tracklet.camera_id == Camera.id)
-                                   .group_by(Camera.name)).all()
+                                   .where(_has_videos()).group_by(Camera.name)).all()
             per_video = s.execute(select(Tracklet.video_id, func.count(Tracklet.id))
                                   .group_by(Tracklet.video_id)).all()
-            out = {"cameras": s.scalar(select(func.count(Camera.id))),
+            out = {"cameras": s.scalar(select(func.count(Camera.id)).where(_has_videos())),
                    "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
                    "tracklets": s.scalar(select(func.count(Tracklet.id))),
                    "tracklets_per_camera": {name: int(n) for name, n in per_camera},

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reid.store._codec import sha256_file
 from reid.store._index import IndexConfig, IndexFileError, VectorIndex, atomic_write_bytes
 from reid.store._records import RepairReport
 
@@ -37,16 +38,35 @@ def configured_index_kind(data_dir: str | Path) -> str | None:
 
 
 def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: Path,
-                      meta_path: Path) -> None:
-    """Save ``vectors.faiss`` and then ``vectors.json`` (fingerprint, dim, count), both atomically."""
-    index.save(index_path)
+                      meta_path: Path, gallery_id: str | None = None) -> None:
+    """Save ``vectors.faiss`` and then ``vectors.json``, both atomically.
+
+    ``vectors.json`` records the fingerprint, dimension, count, kinds, the gallery id and the
+    index file's size and sha256, so that a damaged or foreign index file is rebuilt on loading.
+    """
+    digest = index.save(index_path)
     meta = {"fingerprint": fingerprint, "dim": index.dim, "count": index.ntotal,
-            "kind": index.kind, "configured_kind": index.config.kind}
+            "kind": index.kind, "configured_kind": index.config.kind, "sha256": digest,
+            "size": Path(index_path).stat().st_size, "gallery_id": gallery_id}
     atomic_write_bytes(meta_path, [json.dumps(meta, indent=2, sort_keys=True).encode()])
 
 
+def _checksum_problem(index_path: Path, meta: dict) -> str | None:
+    """Why ``index_path`` does not match the size and sha256 in ``meta`` (None: it matches, or
+    ``meta`` predates checksums). The size is compared first; the hash streams the file."""
+    want = meta.get("sha256")
+    if not isinstance(want, str):
+        return None
+    size = index_path.stat().st_size
+    if meta.get("size") is not None and meta.get("size") != size:
+        return f"{index_path.name} has {size} bytes, vectors.json recorded {meta.get('size')}"
+    if sha256_file(index_path) != want:
+        return f"{index_path.name} does not match the checksum recorded in vectors.json"
+    return None
+
+
 def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: IndexConfig,
-                  report: RepairReport) -> VectorIndex | None:
+                  report: RepairReport, gallery_id: str | None = None) -> VectorIndex | None:
     meta = read_index_meta(meta_path)
     if not index_path.exists():
         report.actions.append(f"{index_path.name} is missing")
@@ -57,10 +77,23 @@ def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: 
     if meta.get("fingerprint") != fingerprint:
         report.actions.append(f"{meta_path.name} records another embedder fingerprint than the DB")
         return None
+    if gallery_id is not None and meta.get("gallery_id") not in (None, gallery_id):
+        report.actions.append(f"{meta_path.name} belongs to another gallery than the database")
+        return None
     try:
+        problem = _checksum_problem(index_path, meta)
+        if problem is not None:
+            report.actions.append(problem)
+            return None
         index = VectorIndex.load(index_path, config)
+    except OSError as exc:
+        report.actions.append(f"cannot read {index_path.name}: {exc}")
+        return None
     except IndexFileError as exc:
         report.actions.append(str(exc))
+        return None
+    if isinstance(meta.get("sha256"), str) and index.file_sha256 != meta["sha256"]:
+        report.actions.append(f"{index_path.name} changed while it was read")
         return None
     if index.dim != int(fingerprint["dim"]):
         report.actions.append(f"index dimension {index.dim} != fingerprint dim {fingerprint['dim']}")
@@ -78,6 +111,8 @@ def sync_index(
     config: IndexConfig,
     db_ids: np.ndarray,
     fetch: Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]],
+    gallery_id: str | None = None,
+    writable: bool = True,
 ) -> tuple[VectorIndex | None, RepairReport]:
     """Load the vector index and repair it against the database.
 
@@ -88,6 +123,8 @@ def sync_index(
         config: index configuration.
         db_ids: ``(N,)`` ids of tracklets that have a descriptor in the database.
         fetch: yields ``(ids, vectors (n, D))`` chunks from the database for the given ids.
+        gallery_id: the database's gallery id; an index recorded for another gallery is rebuilt.
+        writable: save a repaired index (False: repair in memory only, for a read-only gallery).
 
     Returns:
         ``(index, report)``; the index is None only when the database has no fingerprint.
@@ -95,7 +132,7 @@ def sync_index(
     report = RepairReport()
     if fingerprint is None:
         return None, report
-    index = _load_or_none(index_path, meta_path, fingerprint, config, report)
+    index = _load_or_none(index_path, meta_path, fingerprint, config, report, gallery_id)
     db_ids = np.asarray(db_ids, dtype=np.int64)
     if index is not None:
         have = index.ids()
@@ -122,6 +159,14 @@ def sync_index(
         report.rebuilt, report.added = True, len(db_ids)
         report.actions.append(f"rebuilt the index from {len(db_ids)} database descriptors")
     if report.changed:
-        write_index_files(index, fingerprint, index_path, meta_path)
         logger.warning("vector index repaired: %s", "; ".join(report.actions))
+        if not writable:
+            logger.warning("the gallery is read-only: the repaired vector index is kept in memory "
+                           "only")
+        else:
+            try:
+                write_index_files(index, fingerprint, index_path, meta_path, gallery_id)
+            except OSError as exc:  # the repaired index still serves; the next start repairs again
+                logger.warning("could not save the repaired vector index to %s: %s", index_path,
+                               exc)
     return index, report

@@ -1,0 +1,137 @@
+"""Opening a gallery's database safely: refuse a lost or replaced database next to another
+gallery's files, open read-only when the files cannot be written, and name every failure."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from reid.store._db import Database, open_engine, read_only_url, sqlite_path
+from reid.store._errors import GalleryError, file_error
+from reid.store._identity import (
+    leftovers,
+    new_gallery_id,
+    read_marker,
+    refuse_new_database,
+    write_marker,
+)
+from reid.store._models import StoreMeta
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["GALLERY_ID_KEY", "gallery_identity", "open_database"]
+
+GALLERY_ID_KEY = "gallery_id"
+
+
+def _writable(data_dir: Path, db_file: Path | None) -> bool:
+    """Whether this process may write the data dir (and the database file, when it exists)."""
+    folder = data_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    return db_file is None or not db_file.exists() or os.access(db_file, os.W_OK)
+
+
+def _make_dirs(dirs: tuple[Path, ...]) -> None:
+    for d in dirs:
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(exc, d, "creating the gallery folder") from exc
+
+
+def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
+                  ) -> tuple[Database, bool, bool]:
+    """Open the gallery database of ``data_dir`` at ``db_url``; create ``dirs`` when writable.
+
+    Returns:
+        ``(database, read_only, created)``.
+
+    Raises:
+        GalleryError: the database is missing or empty while gallery files remain, is not a file,
+            is damaged, locked or unreadable, or the data dir cannot be created.
+    """
+    db_file = sqlite_path(db_url)
+    if db_file is not None and not db_file.is_absolute():
+        db_file = Path.cwd() / db_file
+    label = str(db_file) if db_file is not None else None
+    if db_file is not None and db_file.exists() and not db_file.is_file():
+        raise GalleryError(f"the gallery database {db_file} is not a file (a directory?): move it "
+                           f"aside (`mv {db_file} {db_file}.moved`) and restore the database "
+                           "from a backup, or pass another --data-dir")
+    read_only = not _writable(data_dir, db_file)
+    if not read_only:
+        _make_dirs(dirs)
+    elif not data_dir.is_dir():
+        raise GalleryError(f"the data dir {data_dir} does not exist and cannot be created here "
+                           "(read-only): pass a writable --data-dir")
+
+    def refuse_if_leftovers(state: str) -> None:
+        found = leftovers(data_dir, db_file.name if db_file is not None else "reid.db")
+        if found:
+            raise refuse_new_database(data_dir, label or db_url, state, found)
+
+    if db_file is not None:
+        if not db_file.exists():
+            refuse_if_leftovers("is missing")
+            if read_only:
+                raise GalleryError(f"there is no gallery database {db_file} and {data_dir} is "
+                                   "read-only, so none can be created: pass a writable --data-dir")
+        elif db_file.stat().st_size == 0:
+            refuse_if_leftovers("is empty (0 bytes)")
+
+    def on_new() -> None:
+        refuse_if_leftovers("has no gallery tables")
+
+    if not read_only or db_file is None:
+        db, created = open_engine(db_url, label=label, on_new=on_new)
+        return db, False, created
+    logger.warning("%s is read-only for this user: opening the gallery read-only (searching "
+                   "works; indexing, deleting and feedback do not)", data_dir)
+    try:
+        db, created = open_engine(read_only_url(db_file), label=label, read_only=True,
+                                  on_new=on_new)
+    except GalleryError as first:
+        if "cannot open" not in str(first):
+            raise
+        # WAL needs a -shm file; in a folder where none can be created, read without locks
+        db, created = open_engine(read_only_url(db_file, immutable=True), label=label,
+                                  read_only=True, on_new=on_new)
+    return db, True, created
+
+
+def gallery_identity(db: Database, crops_dir: Path, *, created: bool, read_only: bool) -> str | None:
+    """The gallery id (stored in the database; given to a database that lacks one), checked
+    against the marker in ``crops/``.
+
+    Raises:
+        GalleryError: the crops belong to another gallery than the database.
+    """
+    with db() as s:
+        row = s.get(StoreMeta, GALLERY_ID_KEY)
+        gallery_id = row.value.get("id") if row is not None and isinstance(row.value, dict) \
+            else None
+    marker = read_marker(crops_dir)
+    if gallery_id is None and read_only:
+        return None
+    has_crops = bool(marker) and any(p.is_dir() and p.name.isdigit() for p in crops_dir.iterdir())
+    if marker is not None and marker != gallery_id and has_crops and not created:
+        owner = "belongs to gallery " + gallery_id[:8] if gallery_id else "has no gallery id"
+        raise GalleryError(
+            f"the crops in {crops_dir} belong to gallery {marker[:8]}, but the database {db.label} "
+            f"{owner}: the database was replaced by another gallery's (or crops/ was copied from "
+            "one). Put this gallery's own database back (from a backup), or move the data dir "
+            "aside and start a new gallery.")
+    if gallery_id is None:
+        gallery_id = new_gallery_id()
+        with db.begin() as s:
+            s.merge(StoreMeta(key=GALLERY_ID_KEY, value={"id": gallery_id}))
+    if marker != gallery_id and not read_only:
+        try:
+            write_marker(crops_dir, gallery_id)
+        except OSError as exc:
+            raise file_error(exc, crops_dir, "writing the gallery marker in") from exc
+    return gallery_id
