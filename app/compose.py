@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from app.settings import Settings
 from reid.embed import create_embedder
@@ -13,11 +14,23 @@ from tracking import create_detector, load_tracking_config
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServiceFactory:
+    """A picklable "build the service from these settings": what the indexing worker process
+    (``reid.service.worker``) calls to get its own service."""
+
+    settings: Settings
+
+    def __call__(self) -> ReidService:
+        return build_service(self.settings)
+
+
 def build_service(settings: Settings) -> ReidService:
     """Open the gallery and build the detector, embedder and tracker configuration.
 
     Offline fallbacks (HOG detector, MobileNetV2 embedder) are logged here and flagged in the
-    service status, never silent.
+    service status, never silent. The service can move its indexing into a worker process
+    (``service.use_worker_process()``), which builds its own service from the same settings.
     """
     kind = settings.index or configured_index_kind(settings.data_dir) or "flat"
     store = Store(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind))
@@ -34,5 +47,5 @@ def build_service(settings: Settings) -> ReidService:
                 embedder.name, embedder.dim, " (fallback)" if embedder.is_fallback else "")
     return ReidService(
         store, detector, embedder, load_tracking_config(settings.tracker), stride=settings.stride,
-        detector_fallback=fallback,
+        detector_fallback=fallback, worker_factory=ServiceFactory(settings),
     )

@@ -21,11 +21,15 @@ import cv2
 import numpy as np
 
 from tracking.records import Detection
+from tracking.video import as_bgr_uint8
 
 logger = logging.getLogger(__name__)
 
 DETECTOR_NAMES: tuple[str, ...] = ("yolo", "hog")
 _PERSON_CLASS = 0  # COCO "person"
+# OpenCV's default people detector window (width, height). ``detectMultiScale`` on an image smaller
+# than this corrupts the heap (abort or SIGSEGV, OpenCV 4.x), and no person could be found in it.
+HOG_WINDOW_WH = (64, 128)
 
 
 class DetectorUnavailableError(RuntimeError):
@@ -111,8 +115,16 @@ class HOGDetector:
             return [f.result() for f in futures]
 
     def _detect_one(self, image: np.ndarray, frame_index: int, hog: cv2.HOGDescriptor) -> Detection:
+        image = as_bgr_uint8(image)
+        if image is None:
+            logger.warning("frame %d is not an image OpenCV can detect on; skipped", frame_index)
+            return Detection(frame_index, np.zeros((0, 4)), np.zeros(0))
         h, w = image.shape[:2]
         f = self._factor(h, w)
+        size = (round(w * f), round(h * f))
+        if size[0] < HOG_WINDOW_WH[0] or size[1] < HOG_WINDOW_WH[1]:
+            # Smaller than the detection window: nobody to find, and OpenCV would crash.
+            return Detection(frame_index, np.zeros((0, 4)), np.zeros(0))
         small = image if abs(f - 1.0) < 1e-6 else cv2.resize(image, None, fx=f, fy=f)
         rects, margins = hog.detectMultiScale(
             small,

@@ -22,12 +22,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reid.service import iter_videos
-
     start = parse_time(args.start_time)
     service = build_service_from_args(args)
+    # Each file is indexed in a worker process: a crash in a codec or the detector fails that
+    # file only, and the batch goes on with a new worker.
+    service.use_worker_process()
+    try:
+        return _index_all(service, args, start)
+    finally:
+        service.close()
+
+
+def _index_all(service, args: argparse.Namespace, start) -> int:  # (ReidService, ..) -> exit code
+    from reid.service import iter_videos
+
+    def skipped(path, reason: str) -> None:
+        print(f"skipped {path}: {reason.removeprefix('skipped: ')}")
+
     jobs = [(path, args.camera or camera) for root in args.paths
-            for path, camera in iter_videos(root, exclude=service.data_dir)]
+            for path, camera in iter_videos(root, exclude=service.data_dir, on_skip=skipped)]
     if not jobs:
         print("no video files found")
         return 1

@@ -98,4 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
     options = serve_options(args)  # refuse a bad bind before loading any model
     service = build_service(Settings.from_sources(args))
-    return serve_service(service, options)
+    # Indexing runs in a worker process at lower priority: a crash there fails one video only.
+    service.use_worker_process(niceness=options.index_niceness)
+    try:
+        return serve_service(service, options)
+    finally:
+        service.close()

@@ -135,22 +135,27 @@ def default_css_path() -> Path:
 
 
 class LowPriorityIndexing:
-    """``service`` for the UI, with its indexing jobs run at a lower CPU priority.
+    """``service`` for the UI, with its indexing jobs isolated and run at a lower CPU priority.
 
-    ``index_video`` and ``index_folder`` run in one dedicated worker thread whose Linux nice value
-    is raised by ``niceness`` (threads it starts, e.g. the embedder's OpenMP team, inherit it), so
-    that searches keep the cores while a video is indexed. Everything else is ``service``'s own.
+    ``index_video`` and ``index_folder`` run one at a time in a dedicated thread. A service that
+    can (``use_worker_process``, as ``ReidService`` built by ``app.compose``) indexes in a
+    separate worker process whose nice value is raised by ``niceness``: a crash in a codec or
+    the detector then fails that video, not the server. Otherwise the thread itself gets the
+    higher nice value (threads it starts, e.g. the embedder's OpenMP team, inherit it), so that
+    searches keep the cores while a video is indexed. Everything else is ``service``'s own.
     The caller waits for the result, so the service's API is unchanged.
     """
 
     def __init__(self, service: Any, niceness: int = 10) -> None:
         self._service = service
         self._niceness = niceness
+        use_worker = getattr(service, "use_worker_process", None)
+        self.isolated = bool(callable(use_worker) and use_worker(niceness=niceness))
         self._pool = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="reid-index", initializer=self._lower_priority)
 
     def _lower_priority(self) -> None:
-        if self._niceness <= 0 or not hasattr(os, "setpriority"):
+        if self.isolated or self._niceness <= 0 or not hasattr(os, "setpriority"):
             return
         tid = threading.get_native_id()
         try:

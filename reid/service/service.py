@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from reid.service import export as exporting
 from reid.service.indexer import IndexJob, run_index_job
 from reid.service.render import render_clip, render_frames
 from reid.service.types import IndexReport, Match, ProgressFn, SearchRequest, SearchResponse, ServiceStatus
+from reid.service.worker import IndexJobSpec, IndexWorker, WorkerCrashedError, WorkerError
 from reid.store import Store, TrackletInfo, VideoInfo, sha256_file
 from tracking import Detector, TrackingConfig
 
@@ -32,6 +34,8 @@ class ReidService:
 
     Built once by the composition root (``app.compose.build_service``) from plain objects. Indexing
     jobs run one at a time (a lock); searches run concurrently with them and with each other.
+    After :meth:`use_worker_process`, indexing jobs run in a separate worker process
+    (``reid.service.worker``), so that a crash in native code fails one video, not this process.
 
     Args:
         store: the gallery.
@@ -40,6 +44,8 @@ class ReidService:
         tracking_config: tracker and tracklet settings.
         stride: process every ``stride``-th frame when indexing.
         detector_fallback: the detector in use is an offline fallback (shown in the status).
+        worker_factory: a picklable callable building an equivalent service in another process
+            (what :meth:`use_worker_process` needs).
     """
 
     def __init__(
@@ -51,6 +57,7 @@ class ReidService:
         *,
         stride: int = 1,
         detector_fallback: bool = False,
+        worker_factory: Callable[[], ReidService] | None = None,
     ) -> None:
         self.store = store
         self.detector = detector
@@ -61,10 +68,38 @@ class ReidService:
         self._index_lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._index_stamp = self._index_file_stamp()
+        self._worker_factory = worker_factory
+        self._worker: IndexWorker | None = None
 
     @property
     def data_dir(self) -> Path:
         return self.store.data_dir
+
+    # ------------------------------------------------------------------ isolation
+    def use_worker_process(self, niceness: int = 0) -> bool:
+        """Run ``index_video`` (and so ``index_folder``) in a worker process from now on.
+
+        The worker starts with the first job and indexes at ``niceness`` lower CPU priority. A
+        crash of the worker marks that video failed and the next job gets a new worker. Returns
+        False (indexing stays in this process) when the service has no ``worker_factory``.
+        """
+        if self._worker_factory is None:
+            logger.warning("no worker factory: indexing runs inside this process")
+            return False
+        if self._worker is None:
+            self._worker = IndexWorker(self._worker_factory, niceness=niceness)
+        return True
+
+    @property
+    def indexes_in_worker(self) -> bool:
+        """Whether indexing jobs run in a worker process (see :meth:`use_worker_process`)."""
+        return self._worker is not None
+
+    def close(self) -> None:
+        """Stop the indexing worker process, if any (after its current job)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
 
     # ------------------------------------------------------------------ ingest
     def index_video(
@@ -85,6 +120,8 @@ class ReidService:
         t0 = time.perf_counter()
         if not path.is_file():
             return IndexReport(str(path), camera, "failed", error=f"no such file: {path}")
+        if self._worker is not None:
+            return self._index_in_worker(path, camera, start_time, progress, actor)
         self.store.check_fingerprint(self.embedder.fingerprint)
         with self._index_lock, self._gallery_write_lock():
             content_hash = sha256_file(path)
@@ -115,12 +152,49 @@ class ReidService:
             progress(1.0, f"{path.name}: {report.tracklets} people tracked")
         return report
 
+    def _index_in_worker(self, path: Path, camera: str, start_time: dt.datetime | None,
+                         progress: ProgressFn | None, actor: str) -> IndexReport:
+        """``index_video`` through the worker process; a crash there fails only this video."""
+        assert self._worker is not None
+        t0 = time.perf_counter()
+        with self._index_lock:
+            try:
+                return self._worker.submit(IndexJobSpec(str(path), camera, start_time, actor), progress)
+            except WorkerCrashedError as exc:
+                message = str(exc)
+                video_id = self._fail_interrupted(path, message)
+            except WorkerError as exc:
+                message, video_id = str(exc), None
+        logger.error("indexing %s failed: %s", path, message)
+        return IndexReport(str(path), camera, "failed", video_id=video_id, error=message,
+                           elapsed_s=time.perf_counter() - t0)
+
+    def _fail_interrupted(self, path: Path, message: str) -> int | None:
+        """After a worker crash: mark the rows it left for ``path`` failed; repair the index.
+
+        Holding the gallery's write lock, no other writer is active, so a row of ``path`` still
+        ``pending`` or ``indexing`` was left by the dead worker. Returns its video id.
+        """
+        video_id = None
+        with self._gallery_write_lock():
+            self.store.check_index()  # the worker may have died between the DB and the index files
+            for video in self.store.list_videos():
+                if video.status in ("pending", "indexing") and Path(video.path) == path:
+                    self.store.update_video(video.id, status="failed", error=message)
+                    video_id = video.id
+        return video_id
+
     def index_folder(self, root: str | Path, progress: ProgressFn | None = None, actor: str = "cli",
                      start_time: dt.datetime | None = None) -> list[IndexReport]:
         """Index every video under ``root``; the camera is the first sub-folder name (files directly
-        in ``root`` use their file stem)."""
-        files = list(iter_videos(root, exclude=self.data_dir))
-        reports = []
+        in ``root`` use their file stem). Symbolic links that lead outside ``root`` are not
+        followed: each gives a ``"skipped"`` report."""
+        reports: list[IndexReport] = []
+
+        def skipped(path: Path, reason: str) -> None:
+            reports.append(IndexReport(str(path), "", "skipped", error=reason))
+
+        files = list(iter_videos(root, exclude=self.data_dir, on_skip=skipped))
         for i, (path, camera) in enumerate(files):
             def sub(fraction: float, message: str, i: int = i) -> None:
                 if progress is not None:
@@ -311,6 +385,7 @@ class ReidService:
         """
         import fcntl
 
+        self.store.require_writable()  # a read-only gallery: GalleryError naming the fix
         with (self.data_dir / ".write.lock").open("a") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -357,11 +432,14 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def iter_videos(root: str | Path, exclude: Path | None = None) -> Iterator[tuple[Path, str]]:
+def iter_videos(root: str | Path, exclude: Path | None = None,
+                on_skip: Callable[[Path, str], None] | None = None) -> Iterator[tuple[Path, str]]:
     """``(path, camera)`` of every video file under ``root``, sorted; camera = first sub-folder.
 
     Hidden files and folders are skipped, and so is everything under ``exclude`` (the gallery's
-    own data dir: its playback clips and uploads are not footage to index).
+    own data dir: its playback clips and uploads are not footage to index). Symbolic links are
+    not followed into folders; a link (to a file or a folder) that resolves outside ``root`` or
+    into ``exclude`` is skipped with a warning and ``on_skip(path, reason)``.
     """
     root = Path(root).expanduser().resolve()
     if root.is_file():
@@ -370,9 +448,31 @@ def iter_videos(root: str | Path, exclude: Path | None = None) -> Iterator[tuple
     if not root.is_dir():
         raise FileNotFoundError(f"no such file or folder: {root}")
     skip = exclude.resolve() if exclude is not None else None
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or (skip and path.is_relative_to(skip)):
-            continue
-        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-            yield path, rel.parts[0] if len(rel.parts) > 1 else path.stem
+
+    def escapes(link: Path) -> bool:
+        target = link.resolve()
+        if target.is_relative_to(root) and not (skip and target.is_relative_to(skip)):
+            return False
+        logger.warning("%s is a symbolic link to %s, outside %s; skipped", link, target, root)
+        if on_skip is not None:
+            on_skip(link, "skipped: a symbolic link that leads outside the folder being indexed")
+        return True
+
+    found: list[tuple[Path, str]] = []
+    for folder, dirs, names in os.walk(root):  # does not descend into linked folders
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".")
+                   and not (skip and (here / d).is_relative_to(skip))]
+        for d in dirs:
+            if (here / d).is_symlink():
+                escapes(here / d)
+        for name in names:
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in VIDEO_SUFFIXES:
+                continue
+            if path.is_symlink() and escapes(path):
+                continue
+            if path.is_file():
+                rel = path.relative_to(root)
+                found.append((path, rel.parts[0] if len(rel.parts) > 1 else path.stem))
+    yield from sorted(found)

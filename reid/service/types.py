@@ -19,8 +19,9 @@ ProgressFn = Callable[[float, str], None]
 class IndexReport:
     """Outcome of indexing one file.
 
-    ``status``: ``"indexed"``, ``"duplicate"`` (same content already in the gallery; nothing done)
-    or ``"failed"`` (``error`` says why; the rest of the gallery is untouched).
+    ``status``: ``"indexed"``, ``"duplicate"`` (same content already in the gallery; nothing done),
+    ``"failed"`` (``error`` says why; the rest of the gallery is untouched) or ``"skipped"`` (a
+    folder's symbolic link leading outside it; ``error`` says so).
     """
 
     path: str
