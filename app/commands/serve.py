@@ -36,6 +36,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-niceness", type=int, default=10, choices=range(0, 20),
                         metavar="0..19", help="lower CPU priority of the UI's indexing jobs so "
                         "that searches stay fast meanwhile (default 10; 0 = same priority)")
+    parser.add_argument("--allowed-host", action="append", default=None, metavar="NAME",
+                        help="another host name the server answers to (repeatable), e.g. its LAN "
+                        "name or the public name of a reverse proxy in front of it; '*' = any "
+                        "(default: localhost, 127.0.0.1, [::1], the --host address, and with a "
+                        "wildcard --host also this machine's name and any IP address)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +70,10 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
         raise UserError(f"--search-concurrency must be >= 1, got {args.search_concurrency}")
     if args.api_search_threads < 1:
         raise UserError(f"--api-search-threads must be >= 1, got {args.api_search_threads}")
+    hosts = [h.strip() for h in (getattr(args, "allowed_host", None) or []) if h.strip()]
+    bad = [h for h in hosts if h != "*" and (len(h) > 253 or any(c in h for c in "/@ \t"))]
+    if bad:
+        raise UserError(f"--allowed-host takes a host name or IP address, got {bad[0][:80]!r}")
     roots = tuple(Path(r).expanduser().resolve() for r in (args.archive_root or [os.getcwd()]))
     missing = [str(r) for r in roots if not r.is_dir()]
     if missing:
@@ -74,7 +83,8 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
                         max_upload_bytes=int(args.max_upload_mb * 2**20), archive_roots=roots,
                         search_concurrency=args.search_concurrency,
                         api_search_threads=args.api_search_threads,
-                        index_niceness=args.index_niceness)
+                        index_niceness=args.index_niceness,
+                        allowed_hosts=tuple(hosts))
 
 
 def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code

@@ -4,10 +4,13 @@ Rules enforced here:
 - binds 127.0.0.1 unless told otherwise; a non-loopback address needs ``auth`` unless the caller
   passes ``insecure_no_auth=True`` explicitly;
 - never a share link, no analytics, no MCP server, no monitoring endpoint;
-- Gradio's upload folder lives inside the data dir (``<data_dir>/.gradio``), and only the data
-  dir's crops, clips and exports can be served; the database, vector index and uploaded
-  originals are blocked;
+- Gradio's upload cache lives next to the data dir, never inside the served tree
+  (``gradio_cache_dir``); only the data dir's crops, clips and exports can be served; the
+  database, vector index and uploaded originals are blocked;
 - every upload is limited to ``max_upload_bytes`` by Gradio itself (HTTP 413) before any callback;
+- one ASGI guard (``app.ui.guard``) sits in front of every route: Host and Origin checks, request
+  body limits, login throttling, per-session logout, security headers, uploads served back only
+  as attachments;
 - the JSON API (``app.ui.rest``, under ``/api/v1``) shares the server, the port and the login
   (HTTP Basic there); it serves only tracklet thumbnails from the data dir.
 
@@ -32,11 +35,16 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 __all__ = ["LowPriorityIndexing", "ServeOptions", "build_server_app", "check_bind",
-           "gradio_cache_dir", "launch", "launch_kwargs", "mount_kwargs", "parse_auth", "served_paths"]
+           "gradio_cache_dir", "guard_policy", "launch", "launch_kwargs", "mount_kwargs",
+           "parse_auth", "served_paths"]
 
 # Files in the data dir that must never be served (the store's own files; see DESIGN.md layout).
 _BLOCKED_NAMES = ("reid.db", "reid.db-wal", "reid.db-shm", "reid.db-journal", "vectors.faiss",
-                  "vectors.json", "vectors.npy", "uploads", "settings.toml", "settings.yaml")
+                  "vectors.json", "vectors.npy", "uploads", "settings.toml", "settings.yaml",
+                  ".gradio")  # .gradio: where older versions kept Gradio's upload cache
+# One upload request may carry several files (the browser sends all the files picked at once),
+# each at most ``max_upload_bytes``: the request as a whole may carry this many of them.
+UPLOAD_FILES_PER_REQUEST = 16
 # ``Blocks.launch`` arguments that ``gr.mount_gradio_app`` does not take (nothing to share, print
 # or open when uvicorn serves the mounted app).
 _LAUNCH_ONLY = ("share", "quiet", "inbrowser")
@@ -46,7 +54,11 @@ _LAUNCH_ONLY = ("share", "quiet", "inbrowser")
 class ServeOptions:
     """How to serve. ``auth`` is ``(user, password)``; ``max_upload_bytes`` is per file;
     ``search_concurrency``: the UI's searches at once; ``api_search_threads``: the JSON API's;
-    ``index_niceness`` lowers the CPU priority of indexing jobs (0 = as searches)."""
+    ``index_niceness`` lowers the CPU priority of indexing jobs (0 = as searches);
+    ``allowed_hosts``: extra ``Host`` names the server answers to (behind a proxy, a LAN name;
+    ``"*"``: any); ``login_free_failures``, ``login_lockout_s``, ``login_lockout_max_s``: failed
+    logins per client address before a lock-out, its first length (doubling per failure) and
+    its cap, in seconds."""
 
     host: str = "127.0.0.1"
     port: int = 7860
@@ -58,6 +70,10 @@ class ServeOptions:
     api_search_threads: int = 1
     index_niceness: int = 10
     quiet: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    login_free_failures: int = 5
+    login_lockout_s: float = 1.0
+    login_lockout_max_s: float = 300.0
 
 
 def is_loopback(host: str) -> bool:
@@ -95,8 +111,32 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 
 
 def gradio_cache_dir(data_dir: Path) -> Path:
-    """Where Gradio keeps uploads and served copies: inside the data dir, never /tmp."""
-    return Path(data_dir).resolve() / ".gradio"
+    """Where Gradio keeps uploads and served copies: ``<parent>/.<name>.uploads-cache`` beside
+    the data dir ``<parent>/<name>``, outside the served tree and hidden from folder indexing.
+
+    When the parent folder is not writable (and the cache does not exist yet), a private folder
+    in the system temp dir, ``reid-uploads-<uid>-<hash of the data dir>``, instead.
+    """
+    root = Path(data_dir).resolve()
+    sibling = root.parent / f".{root.name}.uploads-cache"
+    if sibling.is_dir() or os.access(root.parent, os.W_OK | os.X_OK):
+        return sibling
+    import hashlib
+    import tempfile
+
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"reid-uploads-{uid}-{tag}"
+
+
+def _make_private_dir(path: Path) -> None:
+    """Create ``path`` (mode 0700) or check that an existing one is ours and not a symlink."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        raise OSError(f"refusing to use {path} as the upload cache: not a folder owned by this user")
 
 
 def served_paths(data_dir: Path) -> tuple[list[str], list[str]]:
@@ -177,16 +217,28 @@ class LowPriorityIndexing:
         return self._run(self._service.index_folder, *args, **kwargs)
 
 
+def guard_policy(data_dir: Path, options: ServeOptions) -> Any:  # -> app.ui.guard.GuardPolicy
+    """The ``app.ui.guard`` policy of a server for ``data_dir`` with ``options``."""
+    from app.ui.guard import GuardPolicy
+    from app.ui.rest import API_PREFIX
+
+    return GuardPolicy(
+        bind_host=options.host, allowed_hosts=tuple(options.allowed_hosts), auth=options.auth,
+        api_prefix=API_PREFIX,
+        upload_body_limit=options.max_upload_bytes * UPLOAD_FILES_PER_REQUEST + 2**20,
+        data_dir=Path(data_dir).resolve(), cache_dir=gradio_cache_dir(data_dir))
+
+
 def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     """The FastAPI app serving the JSON API at ``/api/v1`` and the UI at ``/``; ``(app, blocks)``.
 
-    Sets ``GRADIO_TEMP_DIR`` to the data dir's ``.gradio`` folder and turns analytics off for this
-    process (the entry point is the only caller).
+    Sets ``GRADIO_TEMP_DIR`` to ``gradio_cache_dir(data_dir)`` and turns analytics off for this
+    process (the entry point is the only caller). Every route is behind ``app.ui.guard``.
     """
     data_dir = Path(service.data_dir).resolve()
     kwargs = mount_kwargs(data_dir, options, default_css_path())
     cache = gradio_cache_dir(data_dir)
-    cache.mkdir(parents=True, exist_ok=True)
+    _make_private_dir(cache)
     os.environ["GRADIO_TEMP_DIR"] = str(cache)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
@@ -207,6 +259,16 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     add_api(app, service, auth=options.auth, loopback_only=is_loopback(options.host),
             search_threads=options.api_search_threads)
     app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
+    from starlette.routing import Mount
+
+    from app.ui.guard import HttpGuard, LoginThrottle
+
+    gradio_app = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "")
+    throttle = LoginThrottle(free_failures=options.login_free_failures,
+                             base_s=options.login_lockout_s, max_s=options.login_lockout_max_s)
+    # Added last, so outermost: it sees every request first, before Gradio's own middleware.
+    app.add_middleware(HttpGuard, policy=guard_policy(data_dir, options), throttle=throttle,
+                       sessions=lambda: gradio_app)
     return app, demo
 
 
@@ -241,6 +303,9 @@ def launch(service: Any, options: ServeOptions, *, block: bool = True) -> tuple[
     app, blocks = build_server_app(service, options)
     server = Server(uvicorn.Config(app, host=options.host.strip("[]"), port=options.port,
                                    log_level="warning", lifespan="on",
+                                   # The client address is the TCP peer's: a client cannot pick
+                                   # another one (login throttling) with X-Forwarded-For.
+                                   proxy_headers=False,
                                    timeout_graceful_shutdown=5))
     host = f"[{options.host.strip('[]')}]" if ":" in options.host else options.host
     url = f"http://{host}:{options.port}/"
