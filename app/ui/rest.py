@@ -29,18 +29,20 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from starlette.routing import Match
 
+from app.ui.guard import clip
 from reid.service.types import SearchRequest, SearchResponse, ServiceStatus
-from reid.store import TrackletInfo
+from reid.store import GalleryError, TrackletInfo
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,10 @@ _MAX_TOP_K = 1000
 _MAX_LIST = 5000
 _BROWSE_THREADS = 2  # status, cameras, tracklets, thumbnails at once
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
+_MAX_CAMERAS = 100
+_MAX_MESSAGE = 600  # characters of an error message (user input in it is clipped further)
+_CameraName = Annotated[str, StringConstraints(max_length=200)]
 
 T = TypeVar("T")
 
@@ -73,19 +79,30 @@ class SearchBody(BaseModel):
     in [-1, 1]; ``min_duration_s`` is seconds.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    tracklet_id: int = Field(ge=1)
+    tracklet_id: int = Field(ge=1, le=_MAX_ID)
     top_k: int = Field(default=50, ge=1, le=_MAX_TOP_K)
-    cameras: list[str] | None = None
+    cameras: list[_CameraName] | None = Field(default=None, max_length=_MAX_CAMERAS)
     time_from: dt.datetime | None = None
     time_to: dt.datetime | None = None
-    min_duration_s: float = Field(default=0.0, ge=0.0)
+    min_duration_s: float = Field(default=0.0, ge=0.0, le=1e9)
     exclude_same_video: bool = False
     exclude_same_camera: bool = False
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     rerank: bool = False
     query_expansion: bool = False
+
+    @field_validator("time_from", "time_to")
+    @classmethod
+    def _in_range(cls, t: dt.datetime | None) -> dt.datetime | None:
+        # An aware time near year 1 or 9999 may have no UTC equivalent (OverflowError later).
+        if t is not None and t.tzinfo is not None:
+            try:
+                t.astimezone(dt.timezone.utc)
+            except (OverflowError, ValueError):
+                raise ValueError("date out of range") from None
+        return t
 
     @model_validator(mode="after")
     def _window(self) -> SearchBody:
@@ -153,8 +170,8 @@ def _status_json(s: ServiceStatus) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- auth, errors
 def _error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status,
-                        headers=headers)
+    return JSONResponse({"error": {"status": status, "message": clip(message, _MAX_MESSAGE)}},
+                        status_code=status, headers=headers)
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -202,8 +219,9 @@ def _validation_message(exc: RequestValidationError) -> str:
             return "invalid request: the body is not valid JSON"
         if err.get("type") == "model_attributes_type" and tuple(err.get("loc", ())) == ("body",):
             return "invalid request: the body must be a JSON object (Content-Type: application/json)"
-        where = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
+        where = clip(".".join(str(x) for x in err.get("loc", ()) if x != "body"), 80)
+        msg = clip(err.get("msg", "invalid"), 160)
+        parts.append(f"{where}: {msg}" if where else msg)
     return "invalid request: " + "; ".join(parts)
 
 
@@ -225,9 +243,12 @@ class _Api:
         except ApiError:
             raise
         except KeyError as exc:
-            raise ApiError(404, str(exc.args[0]) if exc.args else "not found") from None
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ApiError(404, clip(exc.args[0]) if exc.args else "not found") from None
+        except (ValueError, OverflowError) as exc:
+            raise ApiError(400, clip(exc)) from None
+        except GalleryError as exc:  # the gallery's files: read-only, locked, damaged, disk full
+            logger.error("API call %s: %s", getattr(fn, "__name__", fn), exc)
+            raise ApiError(503, str(exc)) from None  # our own bounded text, not user input
         except Exception as exc:
             ref = uuid.uuid4().hex[:8]
             logger.error("API call %s failed (ref %s)", getattr(fn, "__name__", fn), ref,
@@ -246,14 +267,15 @@ class _Api:
         if camera is not None:
             known = await self.call(self.service.list_cameras)
             if camera not in known:
-                raise ApiError(404, f"unknown camera {camera!r}; cameras: {', '.join(known) or 'none'}")
+                raise ApiError(404, f"unknown camera {clip(camera)!r}; cameras: "
+                               f"{clip(', '.join(known) or 'none')}")
         found = await self.call(self.service.list_tracklets, camera, None, limit)
         return {"count": len(found), "tracklets": [tracklet_json(t) for t in found]}
 
-    async def tracklet(self, tracklet_id: int) -> dict[str, Any]:
+    async def tracklet(self, tracklet_id: int = PathParam(ge=1, le=_MAX_ID)) -> dict[str, Any]:
         return tracklet_json(await self.call(self.service.get_tracklet, tracklet_id))
 
-    async def thumbnail(self, tracklet_id: int) -> FileResponse:
+    async def thumbnail(self, tracklet_id: int = PathParam(ge=1, le=_MAX_ID)) -> FileResponse:
         info = await self.call(self.service.get_tracklet, tracklet_id)
         if info.thumbnail_path is None:
             raise ApiError(404, f"tracklet {tracklet_id} has no thumbnail")
@@ -272,8 +294,8 @@ class _Api:
             known = await self.call(self.service.list_cameras)
             unknown = sorted(set(body.cameras) - set(known))
             if unknown:
-                raise ApiError(400, f"unknown camera(s) {', '.join(map(repr, unknown))}; "
-                               f"cameras: {', '.join(known) or 'none'}")
+                raise ApiError(400, f"unknown camera(s) {clip(', '.join(map(repr, unknown)))}; "
+                               f"cameras: {clip(', '.join(known) or 'none')}")
         return _search_json(await self.call(self.service.search, body.to_request(), ACTOR,
                                             search=True))
 
@@ -308,9 +330,9 @@ def add_api(app: FastAPI, service: Any, *, auth: tuple[str, str] | None, loopbac
         allowed = sorted({m for r in endpoints if r.matches(request.scope)[0] == Match.PARTIAL
                           for m in getattr(r, "methods", ())})
         if allowed:
-            raise ApiError(405, f"{request.method} is not allowed on {request.url.path}; use "
+            raise ApiError(405, f"{request.method} is not allowed on {clip(request.url.path)}; use "
                            f"{', '.join(allowed)}", {"Allow": ", ".join(allowed)})
-        raise ApiError(404, f"no such endpoint: {request.method} {request.url.path}; see "
+        raise ApiError(404, f"no such endpoint: {clip(request.method, 20)} {clip(request.url.path)}; see "
                        "README.md, 'HTTP API'")
 
     # Catch-all so that API paths never fall through to the Gradio app mounted at "/".

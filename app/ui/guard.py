@@ -1,0 +1,536 @@
+"""One guard in front of every route of ``reid serve`` (Gradio UI and ``/api/v1``): a pure ASGI middleware.
+
+What it enforces, in this order, before the request reaches Gradio or the JSON API:
+
+1. **Host** (every HTTP and websocket request): the ``Host`` header must name this server
+   (``localhost``, ``127.0.0.1``, ``[::1]``, the bound address, ``--allowed-host`` names); a
+   server bound to a wildcard address (``0.0.0.0``, ``::``) also answers to any IP literal and
+   to this machine's host name. Anything else is 403: that is what a DNS-rebinding page sends.
+2. **Origin** (POST/PUT/PATCH/DELETE, websockets and ``/logout``): a browser's ``Origin`` must be
+   this server's own (same host and port as ``Host``, or an ``--allowed-host`` name); without an
+   ``Origin``, ``Sec-Fetch-Site`` must not be ``cross-site``/``same-site`` and a ``Referer``
+   must be same-origin. Clients that send none of these (curl, scripts) pass. Otherwise 403.
+3. **Body size**, before anything reads the body and before any login check: a
+   ``Content-Length`` over the route's limit is 413 at once; a chunked body is counted while it
+   streams and cut off (413, connection closed) at the limit. Limits: ``/api/v1`` 64 KiB, Gradio
+   uploads ``upload_body_limit``, every other request ``form_body_limit``.
+4. **Login throttling** per client address (an IPv6 /64 counts as one client): Gradio's
+   ``POST /login`` and ``/api/v1`` requests with HTTP Basic credentials. After ``free_failures``
+   failures in a row, each further failure locks the address out for ``base_s`` doubled per
+   failure (capped at ``max_s``); while locked, login attempts get 429 with ``Retry-After``.
+   The API's credentials are checked here, so a wrong password never reaches the API's code.
+5. **Logout ends only its own session**: ``/logout`` forgets the tokens of the cookies it was
+   sent (Gradio's own route forgets every session of that user name).
+6. **Response headers**: every response gets ``X-Frame-Options: DENY``, ``frame-ancestors
+   'none'``, ``Referrer-Policy: same-origin`` and ``Cross-Origin-Resource-Policy: same-origin``;
+   Gradio's file routes (``/gradio_api/file=...``) and the API also get ``nosniff``, and a file
+   that is not one of the gallery's own images or videos (uploads, anything else) is sent as an
+   attachment, with ``application/octet-stream`` unless it is a plain image/video type, under a
+   ``sandbox`` content security policy, so an uploaded ``.html`` or ``.svg`` never runs script
+   from this origin.
+
+Refusals are small JSON bodies ``{"error": {"status": int, "message": str}}``; anything quoted from
+the request in them is clipped to ``MAX_ECHO`` characters.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hmac
+import ipaddress
+import logging
+import math
+import os
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_ECHO", "GuardPolicy", "HttpGuard", "LoginThrottle", "clip", "host_of"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_ECHO = 200  # characters of user input an error message may quote
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
+_UPLOAD_PATHS = frozenset({"/gradio_api/upload", "/gradio_api/upload/", "/upload", "/upload/"})
+_LOGIN_PATHS = frozenset({"/login", "/login/"})
+_LOGOUT_PATHS = frozenset({"/logout", "/logout/"})
+_FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/")
+# Types a browser only ever renders as media (no script): kept for an attachment's Content-Type
+# so that previews of uploaded photos and videos still show.
+_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
+                          "video/mp4", "video/webm", "video/ogg", "video/quicktime",
+                          "video/x-msvideo", "video/x-matroska", "audio/mpeg", "audio/wav"})
+# The gallery's own generated media (crops, thumbnails, clips) are served inline.
+_OWN_MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mp4", ".webm"})
+_FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; frame-ancestors 'none'"
+
+
+def clip(text: object, limit: int = MAX_ECHO) -> str:
+    """``str(text)`` cut to ``limit`` characters (with an ellipsis), for quoting user input."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def host_of(value: str) -> str:
+    """The host name of a ``Host`` header value or URL netloc: lower case, no port, no brackets,
+    no trailing dot (``"[::1]:7860"`` → ``"::1"``, ``"Example.org.:80"`` → ``"example.org"``)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _machine_names() -> set[str]:
+    names = set()
+    for fn in (socket.gethostname, socket.getfqdn):
+        with contextlib.suppress(OSError):
+            names.add(host_of(fn()))
+    return {n for n in names if n}
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """What the guard allows. ``allowed_hosts``: extra ``Host`` names (``"*"``: any);
+    ``auth``: the server's ``(user, password)`` or None; limits in bytes; ``data_dir``: the
+    gallery (its media files are served inline); ``cache_dir``: Gradio's upload cache."""
+
+    bind_host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+    auth: tuple[str, str] | None = None
+    api_prefix: str = "/api/v1"
+    api_body_limit: int = 64 * 1024
+    form_body_limit: int = 4 * 2**20
+    upload_body_limit: int = 32 * 2**30
+    data_dir: Path | None = None
+    cache_dir: Path | None = None
+
+    def host_names(self) -> tuple[frozenset[str], bool]:
+        """``(names, any_ip)``: the Host names accepted, and whether any IP literal is too."""
+        bind = host_of(self.bind_host)
+        wildcard = bind in _WILDCARD_BINDS
+        names = set(_LOOPBACK_NAMES) | {host_of(h) for h in self.allowed_hosts if h.strip()}
+        if wildcard:
+            names |= _machine_names()
+        else:
+            names.add(bind)
+        return frozenset(names), wildcard
+
+
+class LoginThrottle:
+    """Failed logins per client address, with an exponential lock-out.
+
+    ``free_failures`` failures in a row are free; failure ``n > free_failures`` locks the client
+    out for ``base_s * 2 ** (n - free_failures - 1)`` seconds (at most ``max_s``). A success, or
+    ``forget_s`` seconds without a failure, clears the count. At most ``max_clients`` addresses
+    are remembered (the least recently failed are forgotten first). Single-threaded: call it
+    from the event loop only.
+    """
+
+    def __init__(self, free_failures: int = 5, base_s: float = 1.0, max_s: float = 300.0,
+                 forget_s: float = 900.0, max_clients: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.free_failures = free_failures
+        self.base_s = base_s
+        self.max_s = max_s
+        self.forget_s = max(forget_s, max_s)
+        self.max_clients = max_clients
+        self._clock = clock
+        self._state: OrderedDict[str, tuple[int, float, float]] = OrderedDict()  # failures, until, last
+
+    @staticmethod
+    def client_key(address: str | None) -> str:
+        """The throttling key of a client address: the address, an IPv6 address's /64."""
+        try:
+            ip = ipaddress.ip_address((address or "").strip("[]"))
+        except ValueError:
+            return address or "?"
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ip)
+
+    def _get(self, key: str) -> tuple[int, float, float] | None:
+        entry = self._state.get(key)
+        if entry is not None and self._clock() - entry[2] > self.forget_s:
+            del self._state[key]
+            return None
+        return entry
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: now)."""
+        entry = self._get(key)
+        return 0.0 if entry is None else max(0.0, entry[1] - self._clock())
+
+    def failed(self, key: str) -> float:
+        """Count a failure of ``key``; returns its lock-out in seconds (0: none)."""
+        now = self._clock()
+        failures = (self._get(key) or (0, 0.0, now))[0] + 1
+        lock = 0.0
+        if failures > self.free_failures:
+            lock = min(self.max_s, self.base_s * 2.0 ** min(failures - self.free_failures - 1, 60))
+        self._state[key] = (failures, now + lock, now)
+        self._state.move_to_end(key)
+        while len(self._state) > self.max_clients:
+            self._state.popitem(last=False)
+        if lock:
+            logger.warning("login: %d failures in a row from %s; locked out for %.0f s",
+                           failures, key, lock)
+        return lock
+
+    def succeeded(self, key: str) -> None:
+        """A successful login of ``key``: forget its failures."""
+        self._state.pop(key, None)
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic" or not value or len(value) > 4096:
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
+def credentials_ok(given: tuple[str, str], auth: tuple[str, str]) -> bool:
+    """Constant-time comparison of ``(user, password)`` pairs."""
+    user_ok = hmac.compare_digest(given[0].encode(), auth[0].encode())
+    password_ok = hmac.compare_digest(given[1].encode(), auth[1].encode())
+    return user_ok and password_ok
+
+
+def _netloc_key(netloc: str, scheme: str | None) -> tuple[str, str]:
+    """(host, port) of a netloc; the port defaults from ``scheme`` (or is '' when unknown)."""
+    netloc = netloc.strip().lower()
+    host = host_of(netloc)
+    port = ""
+    rest = netloc.rsplit("]", 1)[-1] if netloc.startswith("[") else netloc
+    if ":" in rest and rest.count(":") == 1:
+        port = rest.split(":", 1)[1]
+    default = {"http": ("80",), "https": ("443",)}.get(scheme or "", ("80", "443"))
+    if port in default:
+        port = ""
+    return host, port
+
+
+class _Headers:
+    """Lower-case name → last value of an ASGI scope's headers."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._items = {}
+        for name, value in scope.get("headers") or ():
+            self._items[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._items.get(name, default)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+
+class HttpGuard:
+    """The ASGI middleware (see the module docstring). ``app``: the FastAPI app of ``reid serve``;
+    ``sessions``: a callable returning Gradio's app (``tokens``, ``cookie_id``) for ``/logout``,
+    or None."""
+
+    def __init__(self, app: Asgi, policy: GuardPolicy, throttle: LoginThrottle | None = None,
+                 sessions: Callable[[], Any] | None = None) -> None:
+        self.app = app
+        self.policy = policy
+        self.throttle = throttle or LoginThrottle()
+        self.sessions = sessions
+        self._names, self._any_ip = policy.host_names()
+        self._any_host = "*" in {h.strip() for h in policy.allowed_hosts}
+        self._extra = frozenset(host_of(h) for h in policy.allowed_hosts if h.strip())
+        self._data_dir = Path(policy.data_dir).resolve() if policy.data_dir else None
+        self._cache_dir = Path(policy.cache_dir).resolve() if policy.cache_dir else None
+
+    # ------------------------------------------------------------------------------ checks
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Whether a ``Host`` header value names this server."""
+        if self._any_host:
+            return True
+        if not host_header:
+            return False
+        host = host_of(host_header)
+        if host in self._names:
+            return True
+        if _is_ip(host):
+            return self._any_ip or ipaddress.ip_address(host).is_loopback
+        return False
+
+    def _same_origin(self, url: str, host_header: str) -> bool:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return False
+        if _netloc_key(parts.netloc, parts.scheme) == _netloc_key(host_header, None):
+            return True
+        # Behind a proxy that rewrites Host: the public name is an --allowed-host.
+        return host_of(parts.netloc) in self._extra
+
+    def origin_refusal(self, scope: Scope, headers: _Headers) -> str | None:
+        """Why a state-changing request looks cross-site (None: it does not)."""
+        path = scope.get("path", "")
+        if not (scope["type"] == "websocket" or scope.get("method", "GET") in _UNSAFE_METHODS
+                or path in _LOGOUT_PATHS):
+            return None
+        host = headers.get("host") or ""
+        origin = headers.get("origin")
+        if origin is not None:
+            if self._same_origin(origin, host):
+                return None
+            return f"cross-origin request refused (Origin {clip(origin)!r})"
+        site = (headers.get("sec-fetch-site") or "").lower()
+        if site in ("cross-site", "same-site"):
+            return f"cross-origin request refused (Sec-Fetch-Site: {clip(site)})"
+        referer = headers.get("referer")
+        if referer and not site and not self._same_origin(referer, host):
+            return "cross-origin request refused (Referer from another site)"
+        return None
+
+    def body_limit(self, path: str) -> int:
+        """The largest request body accepted on ``path``, in bytes."""
+        if path == self.policy.api_prefix or path.startswith(self.policy.api_prefix + "/"):
+            return self.policy.api_body_limit
+        if path in _UPLOAD_PATHS:
+            return self.policy.upload_body_limit
+        return self.policy.form_body_limit
+
+    def _is_api(self, path: str) -> bool:
+        return path == self.policy.api_prefix or path.startswith(self.policy.api_prefix + "/")
+
+    def _own_media(self, path: str) -> bool:
+        """Whether a file route's path is one of the gallery's own images or videos."""
+        if self._data_dir is None:
+            return False
+        for prefix in _FILE_PREFIXES:
+            if path.startswith(prefix):
+                raw = unquote(path[len(prefix):])
+                break
+        else:
+            return False
+        try:
+            real = Path(os.path.realpath(raw if os.path.isabs(raw) else os.path.join(os.getcwd(), raw)))
+        except (OSError, ValueError):
+            return False
+        if self._cache_dir is not None and real.is_relative_to(self._cache_dir):
+            return False
+        return real.is_relative_to(self._data_dir) and real.suffix.lower() in _OWN_MEDIA_SUFFIXES
+
+    # ---------------------------------------------------------------------------- answers
+    @staticmethod
+    async def _answer(send: Send, status: int, message: str,
+                      headers: dict[str, str] | None = None) -> None:
+        import json
+
+        body = json.dumps({"error": {"status": status, "message": message}}).encode()
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"cache-control", b"no-store")]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, message: str,
+                      headers: dict[str, str] | None = None) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting: the server answers the handshake with 403.
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            return
+        await self._answer(send, status, message, headers)
+
+    # ------------------------------------------------------------------------------- ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _Headers(scope)
+        if not self.host_allowed(headers.get("host")):
+            logger.info("refused a request for Host %r", clip(headers.get("host") or "", 80))
+            await self._refuse(scope, send, 403, "this server does not answer to the host name "
+                               f"{clip(headers.get('host') or '(none)')!r}; see --allowed-host")
+            return
+        refusal = self.origin_refusal(scope, headers)
+        if refusal:
+            logger.info("%s %s: %s", scope.get("method", "WS"), clip(scope.get("path", ""), 80), refusal)
+            await self._refuse(scope, send, 403, refusal)
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        await self._http(scope, receive, send, headers)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, headers: _Headers) -> None:
+        path = scope.get("path", "")
+        method = scope.get("method", "GET")
+        limit = self.body_limit(path)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await self._answer(send, 400, "invalid Content-Length", {"connection": "close"})
+                return
+            if int(declared) > limit:
+                await self._answer(send, 413, _too_large(limit), {"connection": "close"})
+                return
+
+        client = self.throttle.client_key((scope.get("client") or ("?", 0))[0])
+        login_page = method == "POST" and path in _LOGIN_PATHS and self.policy.auth is not None
+        api_login = (self.policy.auth is not None and self._is_api(path))
+        if login_page or (api_login and "authorization" in headers):
+            wait = self.throttle.retry_after(client)
+            if wait > 0:
+                await self._answer(send, 429, "too many failed logins from this address; try "
+                                   f"again in {math.ceil(wait)} s",
+                                   {"retry-after": str(math.ceil(wait))})
+                return
+        if api_login:
+            given = _basic_credentials(headers.get("authorization"))
+            challenge = {"www-authenticate": 'Basic realm="person search", charset="UTF-8"'}
+            if given is None:
+                await self._answer(send, 401, "authentication required: send HTTP Basic "
+                                   "credentials (the --auth USER:PASSWORD of the server)", challenge)
+                return
+            if not credentials_ok(given, self.policy.auth):
+                self.throttle.failed(client)
+                await self._answer(send, 401, "wrong user name or password", challenge)
+                return
+            self.throttle.succeeded(client)
+        if method == "GET" and path in _LOGOUT_PATHS and self.sessions is not None:
+            await self._logout(scope, send, headers)
+            return
+        if login_page:
+            # Counted as failed until it answers 200, so parallel guesses find the lock too.
+            self.throttle.failed(client)
+
+        file_route = path.startswith(_FILE_PREFIXES)
+        own_media = file_route and self._own_media(path)
+        secure_json = self._is_api(path)
+        state = {"started": False, "cut": False, "received": 0}
+
+        async def guarded_receive() -> Message:
+            if state["cut"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    state["cut"] = True
+                    if not state["started"]:
+                        state["started"] = True
+                        await self._answer(send, 413, _too_large(limit), {"connection": "close"})
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["cut"]:
+                return  # the 413 has been sent; drop what the app still says
+            if message["type"] == "http.response.start":
+                state["started"] = True
+                if login_page and message["status"] == 200:
+                    self.throttle.succeeded(client)
+                message = dict(message)
+                message["headers"] = _with_security_headers(
+                    list(message.get("headers") or ()), file_route=file_route,
+                    own_media=own_media, nosniff=secure_json)
+            await send(message)
+
+        await self.app(scope, guarded_receive, guarded_send)
+
+    async def _logout(self, scope: Scope, send: Send, headers: _Headers) -> None:
+        from http.cookies import SimpleCookie
+
+        gradio_app = self.sessions() if self.sessions else None
+        names: list[str] = []
+        if gradio_app is not None:
+            cookie_id = gradio_app.cookie_id
+            names = [f"access-token-{cookie_id}", f"access-token-unsecure-{cookie_id}"]
+            jar = SimpleCookie()
+            try:
+                jar.load(headers.get("cookie") or "")
+            except Exception:  # noqa: BLE001 - a malformed Cookie header ends nothing
+                jar = SimpleCookie()
+            for name in names:
+                if name in jar:
+                    gradio_app.tokens.pop(jar[name].value, None)
+        raw = [(b"location", b"./"), (b"content-length", b"0"), (b"cache-control", b"no-store")]
+        for name in names:
+            extra = "; Secure; SameSite=none" if "unsecure" not in name else "; SameSite=lax"
+            raw.append((b"set-cookie", f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; '
+                                       f"Max-Age=0; Path=/; HttpOnly{extra}".encode("latin-1")))
+        raw = _with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
+        await send({"type": "http.response.start", "status": 302, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _too_large(limit: int) -> str:
+    return (f"request body too large: the maximum here is {limit / 2**20:.1f} MB"
+            if limit >= 2**20 else f"request body too large: the maximum here is {limit // 1024} KB")
+
+
+def _with_security_headers(raw: list[tuple[bytes, bytes]], *, file_route: bool, own_media: bool,
+                           nosniff: bool) -> list[tuple[bytes, bytes]]:
+    """``raw`` ASGI headers plus this module's security headers (see the module docstring)."""
+    present = {name.lower() for name, _ in raw}
+    out = list(raw)
+
+    def put(name: bytes, value: bytes, replace: bool = False) -> None:
+        nonlocal out
+        if replace:
+            out = [(k, v) for k, v in out if k.lower() != name]
+        elif name in present:
+            return
+        out.append((name, value))
+
+    put(b"x-frame-options", b"DENY", replace=True)
+    put(b"referrer-policy", b"same-origin")
+    put(b"cross-origin-resource-policy", b"same-origin")
+    if file_route:
+        put(b"x-content-type-options", b"nosniff", replace=True)
+        put(b"content-security-policy", _FILE_CSP.encode(), replace=True)
+        if not own_media:
+            disposition = next((v for k, v in out if k.lower() == b"content-disposition"), b"")
+            _, sep, params = disposition.partition(b";")
+            put(b"content-disposition", b"attachment" + (b";" + params if sep else b""),
+                replace=True)
+            ctype = next((v for k, v in out if k.lower() == b"content-type"), b"")
+            if ctype.split(b";")[0].strip().lower().decode("latin-1") not in _MEDIA_TYPES:
+                put(b"content-type", b"application/octet-stream", replace=True)
+    else:
+        csp = next((v for k, v in out if k.lower() == b"content-security-policy"), None)
+        if csp is None:
+            put(b"content-security-policy", b"frame-ancestors 'none'")
+        elif b"frame-ancestors" not in csp:
+            put(b"content-security-policy", csp + b"; frame-ancestors 'none'", replace=True)
+        if nosniff:
+            put(b"x-content-type-options", b"nosniff", replace=True)
+    return out

@@ -1,0 +1,360 @@
+"""Attacks on a running ``reid serve`` over HTTP: one test per class (issue 9, items 2, 5, 6, 7, 9).
+
+Two servers on fresh, unindexed data dirs: one without a login (loopback) and one with
+``--auth``. Throttling is per client address, so each test that fails logins connects from its
+own loopback address (127.0.0.x, all of which reach a server bound to 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import select
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ui.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+USER, PASSWORD = "ann", "correct horse"
+EVIL_HOSTS = ("evil.example", "evil.example:{port}", "127.0.0.1.nip.io:{port}",
+              "localhost.evil.example:{port}", "")
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("guard-open")
+    proc = ServerProcess(root / "data", root / "serve.log", "--detector", "hog", "--embedder",
+                         "mobilenet", "--max-upload-mb", "5", "--archive-root", str(root))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("guard-auth")
+    proc = ServerProcess(root / "data", root / "serve.log", "--detector", "hog", "--embedder",
+                         "mobilenet", "--max-upload-mb", "5", "--archive-root", str(root),
+                         "--auth", f"{USER}:{PASSWORD}")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def _client(server: ServerProcess, source: str = "127.0.0.1", **kwargs) -> httpx.Client:
+    """An HTTP client of ``server`` connecting from the loopback address ``source``."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=server.url, transport=transport, timeout=60, **kwargs)
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class _PeakRss:
+    """The server's peak resident memory (kB) while the block runs, sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.base = self.peak = _rss_kb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_kb(self.pid))
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.base) / 1024
+
+
+def _raw_request(server: ServerProcess, head: str, *, chunks: int = 0, chunk_size: int = 2**20,
+                 timeout: float = 60) -> tuple[str, int]:
+    """Send ``head`` (request line and headers, without the blank line) and then up to
+    ``chunks`` chunked-encoding chunks of zeros (JSON-ish ``"0000..."``), stopping as soon as the
+    server answers or closes. Returns ``(response head or '', body bytes sent)``."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    sent = 0
+    try:
+        sock.sendall((head + "\r\n\r\n").encode("latin-1"))
+        chunk = f"{chunk_size:x}\r\n".encode() + b"0" * chunk_size + b"\r\n"
+        for _ in range(chunks):
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            try:
+                sock.sendall(chunk)
+            except OSError:  # cut off by the server
+                break
+            sent += chunk_size
+        else:
+            if chunks:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"0\r\n\r\n")
+        data = b""
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in data and time.monotonic() < deadline:
+            try:
+                piece = sock.recv(65536)
+            except (TimeoutError, OSError):
+                break
+            if not piece:
+                break
+            data += piece
+        return data.decode("latin-1").split("\r\n\r\n")[0], sent
+    finally:
+        sock.close()
+
+
+# --------------------------------------------------------------------------- item 2: Host
+def test_host_guard_covers_every_gradio_and_api_route(open_server: ServerProcess) -> None:
+    crop = open_server.data_dir / "crops" / "guard.jpg"
+    crop.parent.mkdir(parents=True, exist_ok=True)
+    crop.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    routes = [("GET", "/"), ("GET", "/config"), ("GET", "/gradio_api/info"),
+              ("GET", f"/gradio_api/file={crop}"), ("GET", "/api/v1/status"),
+              ("POST", "/gradio_api/queue/join"), ("POST", "/gradio_api/upload"),
+              ("GET", "/gradio_api/queue/data?session_hash=abc")]
+    with _client(open_server) as client:
+        for method, path in routes:
+            for host in EVIL_HOSTS:
+                host = host.format(port=open_server.port)
+                r = client.request(method, path, headers={"Host": host},
+                                   json={} if method == "POST" else None)
+                assert r.status_code == 403, (method, path, host, r.status_code, r.text[:200])
+                assert "evil" not in r.text or len(r.text) < 1000
+        # Names of this server still work.
+        for host in (f"127.0.0.1:{open_server.port}", f"localhost:{open_server.port}",
+                     "localhost", f"[::1]:{open_server.port}"):
+            r = client.get("/config", headers={"Host": host})
+            assert r.status_code == 200, (host, r.status_code)
+        assert client.get(f"/gradio_api/file={crop}").status_code == 200
+
+
+# -------------------------------------------------------------------------- item 2: Origin
+def test_cross_origin_state_changes_are_refused(open_server: ServerProcess) -> None:
+    port = open_server.port
+    posts = ["/gradio_api/queue/join", "/gradio_api/upload", "/gradio_api/run/predict",
+             "/api/v1/search", "/login"]
+    cross = [{"Origin": "http://evil.example"}, {"Origin": "null"},
+             {"Origin": f"http://localhost:{port + 1}"}, {"Origin": f"http://evil.example:{port}"},
+             {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+             {"Referer": "http://evil.example/page.html"}]
+    with _client(open_server) as client:
+        for path in posts:
+            for headers in cross:
+                r = client.post(path, headers=headers, json={"tracklet_id": 1})
+                assert r.status_code == 403, (path, headers, r.status_code, r.text[:200])
+        # A cross-site page cannot log the operator out either.
+        r = client.get("/logout", headers={"Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403
+        # The app's own pages (same origin) and plain clients (no Origin) are served.
+        for headers in ({"Origin": f"http://127.0.0.1:{port}"}, {"Origin": f"http://localhost:{port}",
+                        "Host": f"localhost:{port}"}, {"Sec-Fetch-Site": "same-origin"}, {}):
+            r = client.post("/api/v1/search", headers=headers, json={"tracklet_id": 1})
+            assert r.status_code == 404, (headers, r.status_code, r.text)  # no such tracklet
+
+
+# ---------------------------------------------------------------------- item 6: body sizes
+@pytest.mark.parametrize("path", ["/api/v1/search", "/gradio_api/queue/join",
+                                  "/gradio_api/upload", "/login"])
+def test_oversized_content_length_gets_413_before_the_body(open_server: ServerProcess,
+                                                           auth_server: ServerProcess,
+                                                           path: str) -> None:
+    for server in (open_server, auth_server):  # and before any login check
+        started = time.monotonic()
+        head, _ = _raw_request(server, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                               "Content-Type: application/json\r\n"
+                               f"Content-Length: {300 * 2**20}", timeout=20)
+        assert head.startswith("HTTP/1.1 413"), (server.url, path, head)
+        assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("path", ["/api/v1/search", "/gradio_api/queue/join",
+                                  "/gradio_api/run/predict"])
+def test_chunked_bodies_are_cut_off_and_memory_stays_bounded(open_server: ServerProcess,
+                                                             auth_server: ServerProcess,
+                                                             path: str) -> None:
+    body_mb = 64
+    for server in (open_server, auth_server):
+        results: list[tuple[str, int]] = []
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked")
+
+        def send(server: ServerProcess = server, head: str = head,
+                 results: list[tuple[str, int]] = results) -> None:
+            results.append(_raw_request(server, head, chunks=body_mb, timeout=120))
+
+        with _PeakRss(server.proc.pid) as rss:
+            threads = [threading.Thread(target=send) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        for head, sent in results:
+            # Refused or cut off long before the end: a 413 (or the API's 401 without reading
+            # anything), or the connection closed.
+            assert head.split(" ")[1:2] in ([], ["413"], ["401"]), (server.url, path, head)
+            assert sent < body_mb * 2**20 // 4, (server.url, path, head, sent)
+        assert rss.growth_mb < 100, (path, rss.growth_mb)
+        with _client(server) as client:  # still serving
+            assert client.get("/config").status_code in (200, 401)
+
+
+# ---------------------------------------------------------------------- item 7: throttling
+def _burst(call, n: int) -> list[httpx.Response]:
+    """``n`` calls of ``call()`` at once, from threads; their responses."""
+    out: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda: out.append(call())) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == n
+    return out
+
+
+def test_failed_logins_are_throttled_per_client(auth_server: ServerProcess) -> None:
+    wrong = _basic(USER, "guess")
+    # JSON API, HTTP Basic: parallel guesses do not get past the lock either.
+    with _client(auth_server, "127.0.0.11") as attacker:
+        responses = _burst(lambda: attacker.get("/api/v1/status", headers=wrong), 30)
+        statuses = [r.status_code for r in responses]
+        # 5 free failures, then a lock-out that doubles per failure; a slow machine may see a
+        # lock expire during the burst, hence a little slack.
+        assert statuses.count(401) <= 8 and statuses.count(429) >= 20, sorted(statuses)
+        assert all(int(r.headers["Retry-After"]) >= 1 for r in responses if r.status_code == 429)
+        assert all(r.json()["error"]["status"] == r.status_code for r in responses)
+        # Another client is not locked out.
+        with _client(auth_server, "127.0.0.12") as other:
+            assert other.get("/api/v1/status", headers=_basic(USER, PASSWORD)).status_code == 200
+        # After the window, the right password works again.
+        deadline = time.monotonic() + 120
+        while True:
+            r = attacker.get("/api/v1/status", headers=_basic(USER, PASSWORD))
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            assert r.status_code == 429
+            time.sleep(min(float(r.headers.get("Retry-After", 1)), 5))
+        assert r.status_code == 200, r.text
+
+    # Gradio's login form.
+    form = {"username": USER, "password": "guess"}
+    with _client(auth_server, "127.0.0.13") as attacker:
+        found = [r.status_code for r in _burst(lambda: attacker.post("/login", data=form), 20)]
+        assert found.count(400) <= 8 and found.count(429) >= 10, sorted(found)
+    with _client(auth_server, "127.0.0.14") as other:
+        r = other.post("/login", data={"username": USER, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+
+
+def test_logout_ends_only_its_own_session(auth_server: ServerProcess) -> None:
+    login = {"username": USER, "password": PASSWORD}
+    with _client(auth_server, "127.0.0.21") as a, _client(auth_server, "127.0.0.22") as b:
+        assert a.post("/login", data=login).status_code == 200
+        assert b.post("/login", data=login).status_code == 200
+        assert a.get("/config").status_code == 200 and b.get("/config").status_code == 200
+        old_a = dict(a.cookies)
+        r = a.get("/logout")
+        assert r.status_code in (302, 307), r.status_code
+        assert b.get("/config").status_code == 200  # the other browser stays logged in
+        with _client(auth_server, "127.0.0.21", cookies=old_a) as replay:
+            assert replay.get("/config").status_code == 401  # A's token is gone
+
+
+# ------------------------------------------------------------------- item 5: served uploads
+def test_uploaded_html_and_svg_are_served_as_attachments(open_server: ServerProcess,
+                                                         tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><script>fetch('/api/v1/status').then(r => r.text())</script></html>")
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    data_dir = open_server.data_dir.resolve()
+    with _client(open_server) as client:
+        for path in (page, svg):
+            with path.open("rb") as fh:
+                r = client.post("/gradio_api/upload", files={"files": (path.name, fh)})
+            assert r.status_code == 200, r.text
+            stored = Path(r.json()[0])
+            assert not stored.resolve().is_relative_to(data_dir), stored  # cache outside data dir
+            served = client.get(f"/gradio_api/file={stored}")
+            assert served.status_code == 200, served.text
+            assert served.headers["content-disposition"].startswith("attachment")
+            assert served.headers["x-content-type-options"] == "nosniff"
+            assert "sandbox" in served.headers["content-security-policy"]
+            ctype = served.headers["content-type"]
+            assert "html" not in ctype and "svg" not in ctype and "xml" not in ctype, ctype
+        page_headers = client.get("/").headers
+        assert page_headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page_headers["content-security-policy"]
+        assert page_headers["referrer-policy"]
+
+
+# ------------------------------------------------------------- item 9: absurd ids and dates
+@pytest.mark.parametrize("tid", ["100000000000000000000000000000", "-1", "0", "abc", "1e5",
+                                 "9223372036854775808", "%00", "1.5"])
+def test_absurd_ids_give_400(open_server: ServerProcess, tid: str) -> None:
+    with _client(open_server) as client:
+        for path in (f"/api/v1/tracklets/{tid}", f"/api/v1/tracklets/{tid}/thumbnail"):
+            r = client.get(path)
+            assert r.status_code == 400, (path, r.status_code, r.text[:300])
+            assert r.json()["error"]["status"] == 400
+
+
+@pytest.mark.parametrize("body", [
+    '{"tracklet_id": 1000000000000000000000000000000}', '{"tracklet_id": -5}',
+    '{"tracklet_id": "x"}', '{"tracklet_id": 1e400}', '{"tracklet_id": [1]}',
+    '{"tracklet_id": 9223372036854775808}',
+    '{"tracklet_id": 1, "time_from": "99999-01-01T00:00:00"}',
+    '{"tracklet_id": 1, "time_from": "NaN"}', '{"tracklet_id": 1, "time_to": "garbage"}',
+    '{"tracklet_id": 1, "time_from": 1e300}',
+    '{"tracklet_id": 1, "time_from": "0001-01-01T00:00:00+23:59"}',
+    '{"tracklet_id": 1, "time_to": "9999-12-31T23:59:59-23:59"}',
+    '{"tracklet_id": 1, "min_duration_s": NaN}', '{"tracklet_id": 1, "min_duration_s": Infinity}',
+    '{"tracklet_id": 1, "top_k": 100000000000000000000}', '{"tracklet_id": 1, "cameras": "cam"}',
+    '{"tracklet_id": 1, "score_threshold": NaN}', '[1, 2]', '"text"', 'null',
+])
+def test_absurd_search_bodies_give_400(open_server: ServerProcess, body: str) -> None:
+    with _client(open_server) as client:
+        r = client.post("/api/v1/search", content=body,
+                        headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (body, r.status_code, r.text[:300])
+        assert r.json()["error"]["status"] == 400
+
+
+def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
+    long = "A" * 40_000
+    bodies = [{"tracklet_id": 1, long: 1}, {"tracklet_id": 1, "cameras": [long]},
+              {"tracklet_id": 1, "cameras": [f"cam{k}-{'x' * 150}" for k in range(90)]}]
+    with _client(open_server) as client:
+        for body in bodies:
+            r = client.post("/api/v1/search", content=json.dumps(body),
+                            headers={"Content-Type": "application/json"})
+            assert 400 <= r.status_code < 500, r.status_code
+            assert len(r.text) < 2000, (r.status_code, len(r.text))
+        r = client.get("/api/v1/" + "b" * 5000)
+        assert r.status_code == 404 and len(r.text) < 2000
