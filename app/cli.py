@@ -71,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every failure becomes one line; -v shows the traceback
         if args.verbose:
             logger.exception("command failed")
-        hint = "" if isinstance(exc, UserError) or args.verbose else " (run with -v for details)"
+        user_facing = isinstance(exc, UserError) or getattr(exc, "user_facing", False)  # GalleryError
+        hint = "" if user_facing or args.verbose else " (run with -v for details)"
         print(f"reid {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 1
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from reid.store._db import Database, open_engine, read_only_url, sqlite_path
 from reid.store._errors import GalleryError, file_error
@@ -33,6 +35,22 @@ def _writable(data_dir: Path, db_file: Path | None) -> bool:
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
     return db_file is None or not db_file.exists() or os.access(db_file, os.W_OK)
+
+
+def _table_count(db_file: Path) -> int | None:
+    """How many tables the SQLite file has, read without changing it (None: unreadable; the
+    real opening then reports why)."""
+    try:
+        con = sqlite3.connect(f"file:{quote(str(db_file))}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        return int(con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+                   .fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
 
 
 def _make_dirs(dirs: tuple[Path, ...]) -> None:
@@ -82,6 +100,8 @@ def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
                                    "read-only, so none can be created: pass a writable --data-dir")
         elif db_file.stat().st_size == 0:
             refuse_if_leftovers("is empty (0 bytes)")
+        elif _table_count(db_file) == 0:  # checked before connecting, which would change it
+            refuse_if_leftovers("has no gallery tables")
 
     def on_new() -> None:
         refuse_if_leftovers("has no gallery tables")
