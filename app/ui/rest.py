@@ -13,6 +13,9 @@ Authentication: when the server has a login (``--auth``), every request needs HT
 credentials (compared in constant time); the UI's login cookie is not accepted here. Without a
 login (loopback only, or ``--insecure-no-auth``) a loopback server also refuses requests whose
 ``Host`` header is not a loopback name, so a web page cannot reach it through DNS rebinding.
+In ``reid serve`` the guard of ``app.ui.guard`` checks all of this first (Host, Origin, a 64 KB
+body limit, login throttling); the checks here stay for apps built without it. Ids are 1..2^63-1
+and times must have a UTC equivalent (else 400); user input quoted in errors is clipped.
 
 Service calls are synchronous; they run in worker threads (searches at most ``search_threads``
 at once, other calls apart) so the event loop (shared with the Gradio UI) stays free. Indexing
