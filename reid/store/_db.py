@@ -4,6 +4,7 @@ sessions whose database failures surface as ``GalleryError``."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,28 @@ class Database:
         self.engine = engine
         self.label = label
         self._factory = sessionmaker(engine, expire_on_commit=False)
+        self._pinned: tuple[Path, tuple[int, int]] | None = None
+
+    def pin_file(self, path: Path) -> None:
+        """Refuse further sessions when ``path`` is deleted or replaced while open (SQLite would
+        quietly go on with the unlinked file, or open a new empty one)."""
+        st = Path(path).stat()
+        self._pinned = (Path(path), (st.st_dev, st.st_ino))
+
+    def _check_pinned(self) -> None:
+        if self._pinned is None:
+            return
+        path, ident = self._pinned
+        try:
+            st = path.stat()
+            same = (st.st_dev, st.st_ino) == ident
+        except OSError:
+            same = False
+        if not same:
+            raise GalleryError(
+                f"the gallery database {path} was deleted or replaced while this process had it "
+                f"open: stop this process and restore the database from a backup (until the "
+                f"process ends, the deleted file can still be copied from /proc/{os.getpid()}/fd/)")
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -80,13 +103,25 @@ class Database:
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
+        self._check_pinned()
         with self._translated(), self._factory() as session:
             yield session
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
+        self._check_pinned()
         with self._translated(), self._factory.begin() as session:
             yield session
+
+    def quick_check(self) -> None:
+        """SQLite ``PRAGMA quick_check`` (every page's structure, O(size)); raises
+        ``GalleryError`` when the database is damaged."""
+        with self() as session:
+            rows = [r[0] for r in session.connection().exec_driver_sql("PRAGMA quick_check")]
+        if rows != ["ok"]:
+            raise database_error(RuntimeError("database disk image is malformed: "
+                                              + "; ".join(str(r) for r in rows[:3])[:300]),
+                                 self.label, BUSY_TIMEOUT_S)
 
     def dispose(self) -> None:
         """Release the connections."""

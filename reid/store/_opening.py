@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["GALLERY_ID_KEY", "gallery_identity", "open_database"]
 
 GALLERY_ID_KEY = "gallery_id"
+# Databases up to this size get a full page check on opening (0.03 s for 64 MiB cached); larger
+# ones report damage when the damaged page is read.
+QUICK_CHECK_MAX_BYTES = 256 << 20
 
 
 def _writable(data_dir: Path, db_file: Path | None) -> bool:
@@ -108,7 +111,7 @@ def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
 
     if not read_only or db_file is None:
         db, created = open_engine(db_url, label=label, on_new=on_new)
-        return db, False, created
+        return _checked(db, db_file), False, created
     logger.warning("%s is read-only for this user: opening the gallery read-only (searching "
                    "works; indexing, deleting and feedback do not)", data_dir)
     try:
@@ -120,7 +123,21 @@ def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
         # WAL needs a -shm file; in a folder where none can be created, read without locks
         db, created = open_engine(read_only_url(db_file, immutable=True), label=label,
                                   read_only=True, on_new=on_new)
-    return db, True, created
+    return _checked(db, db_file), True, created
+
+
+def _checked(db: Database, db_file: Path | None) -> Database:
+    """Pin the database file and, when it is small enough to read quickly, check every page."""
+    if db_file is None:
+        return db
+    try:
+        db.pin_file(db_file)
+        if db_file.stat().st_size <= QUICK_CHECK_MAX_BYTES:
+            db.quick_check()
+    except BaseException:
+        db.dispose()
+        raise
+    return db
 
 
 def gallery_identity(db: Database, crops_dir: Path, *, created: bool, read_only: bool) -> str | None:

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -68,6 +69,17 @@ def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(x).all() or (norms == 0).any():
         raise ValueError("descriptors contain NaN/inf or zero vectors")
     return np.ascontiguousarray(x / norms)
+
+
+def _checked_descriptor(blob: bytes | None, dim: int) -> np.ndarray | None:
+    """The decoded ``(dim,)`` descriptor, or None when damaged (wrong length, not finite, not
+    unit length: stored descriptors are L2-normalised)."""
+    if blob is None or len(blob) != 4 * dim or dim <= 0:
+        return None
+    vec = decode_descriptor(blob)
+    if not np.isfinite(vec).all() or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
+        return None
+    return vec
 
 
 def _has_videos():
@@ -165,10 +177,43 @@ class Store:
             return report
 
     def _fetch_descriptors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Chunks of ``(ids, vectors)`` for building the index; damaged descriptors are left out
+        (logged, with the fix) so that one bad row does not keep the gallery from opening."""
         ids = np.asarray(ids, np.int64)
         for start in range(0, len(ids), _FETCH_CHUNK):
             part = ids[start:start + _FETCH_CHUNK]
-            yield part, self.get_descriptors(part)
+            found = self._descriptor_blobs(part)
+            dim = int((self.fingerprint or {}).get("dim", 0))
+            good, vectors, bad = [], [], []
+            for key in part.tolist():
+                vec = _checked_descriptor(found.get(key), dim)
+                if vec is None:
+                    bad.append(key)
+                else:
+                    good.append(key)
+                    vectors.append(vec)
+            if bad:
+                self._clear_damaged(bad)
+            if good:
+                yield np.array(good, np.int64), np.stack(vectors)
+
+    def _clear_damaged(self, ids: list[int]) -> None:
+        """Clear damaged descriptors, so that ``reid reindex`` re-embeds those tracklets."""
+        if not self.read_only:
+            with self._session.begin() as s:
+                for part in _chunks(ids):
+                    s.execute(update(Tracklet).where(Tracklet.id.in_(part)).values(descriptor=None))
+        logger.warning("tracklets %s have damaged descriptors in %s: they are left out of searches"
+                       "%s; run `reid reindex` to re-embed them from their crops", ids[:20],
+                       self._session.label, "" if self.read_only else " and were cleared")
+
+    def _descriptor_blobs(self, keys: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        with self._session() as s:
+            for part in _chunks(keys):
+                found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
+                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all())
+        return found
 
     # ---------------------------------------------------------------- fingerprint
     @property
@@ -464,18 +509,21 @@ class Store:
     def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
         """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent."""
         keys = [int(i) for i in np.asarray(ids).reshape(-1)]
-        found: dict[int, bytes] = {}
-        with self._session() as s:
-            for part in _chunks(keys):
-                found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
-                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all())
+        found = self._descriptor_blobs(keys)
         missing = [k for k in keys if k not in found]
         if missing:
             raise KeyError(f"no descriptor for tracklets {missing[:10]}")
+        dim = int((self.fingerprint or {}).get("dim", 0))
         if not keys:
-            dim = (self.fingerprint or {}).get("dim", 0)
-            return np.zeros((0, int(dim)), np.float32)
-        return np.stack([decode_descriptor(found[k]) for k in keys])
+            return np.zeros((0, dim), np.float32)
+        vectors = [_checked_descriptor(found[k], dim) for k in keys]
+        bad = [k for k, v in zip(keys, vectors, strict=True) if v is None]
+        if bad:
+            raise GalleryError(f"the descriptors of tracklets {bad[:10]} in "
+                               f"{self._session.label} are damaged: run `reid reindex` to "
+                               "re-embed them from their crops, or restore the database from a "
+                               "backup")
+        return np.stack(vectors)
 
     def get_tracklets(self, ids: Sequence[int]) -> dict[int, TrackletInfo]:
         """Metadata of the given tracklets, keyed by id (absent ids are left out)."""
@@ -516,7 +564,12 @@ class Store:
             blob = s.scalar(select(Tracklet.boxes).where(Tracklet.id == tracklet_id))
         if blob is None:
             raise KeyError(f"no tracklet with id {tracklet_id}")
-        return decode_boxes(blob)
+        try:
+            return decode_boxes(blob)
+        except (ValueError, zlib.error) as exc:
+            raise GalleryError(f"the boxes of tracklet {tracklet_id} in {self._session.label} "
+                               f"are damaged ({exc}): restore the database from a backup, or "
+                               "delete and index that video again") from exc
 
     # ------------------------------------------------------------- vector search
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -52,11 +52,12 @@ def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: 
 
 
 def _checksum_problem(index_path: Path, meta: dict) -> str | None:
-    """Why ``index_path`` does not match the size and sha256 in ``meta`` (None: it matches, or
-    ``meta`` predates checksums). The size is compared first; the hash streams the file."""
+    """Why ``index_path`` does not match the size and sha256 in ``meta`` (None: it matches). The
+    size is compared first; the hash streams the file. An index without a recorded checksum
+    (an older version's, or an edited ``vectors.json``) cannot be trusted either."""
     want = meta.get("sha256")
     if not isinstance(want, str):
-        return None
+        return f"{index_path.name} has no checksum in vectors.json"
     size = index_path.stat().st_size
     if meta.get("size") is not None and meta.get("size") != size:
         return f"{index_path.name} has {size} bytes, vectors.json recorded {meta.get('size')}"

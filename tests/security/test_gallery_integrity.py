@@ -128,6 +128,24 @@ def test_lost_or_replaced_database_is_refused_not_restarted(tmp_path, loss):
             assert not store.repair_report.changed
 
 
+def test_database_deleted_or_replaced_while_open_is_noticed(tmp_path):
+    """SQLite would go on writing into the unlinked file (lost when the process ends)."""
+    with Store(tmp_path / "other") as other:
+        person_gallery(other, people=2, cameras=1)
+    for change in ("deleted", "replaced"):
+        data = tmp_path / change
+        with Store(data) as store:
+            person_gallery(store, people=2, cameras=1)
+            if change == "deleted":
+                (data / "reid.db").unlink()
+            else:
+                shutil.copyfile(tmp_path / "other" / "reid.db", data / "new.db")
+                (data / "new.db").replace(data / "reid.db")
+            with pytest.raises(Exception) as err:  # noqa: PT011 - checked by its message
+                store.add_video("/late.mp4", "late", "cam0")
+            assert_clear(str(err.value), str(data / "reid.db"), "deleted or replaced", "backup")
+
+
 def test_vectors_of_another_gallery_are_rebuilt_from_the_database(tmp_path):
     """No crops, but vectors.faiss/json from another gallery with the same embedder and ids:
     the database is the truth, so the index is rebuilt from its descriptors."""
@@ -178,7 +196,8 @@ def _overwrite_page(db: Path, page: int, seed: int = 0) -> None:
     db.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "schema_page", "directory"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "schema_page", "middle_page",
+                                    "directory"])
 def test_damaged_database_gives_a_clear_error_and_the_recovery(tmp_path, damage):
     data = tmp_path / "gallery"
     with Store(data) as store:
@@ -192,6 +211,8 @@ def test_damaged_database_gives_a_clear_error_and_the_recovery(tmp_path, damage)
             f.truncate(db.stat().st_size // 2 + 123)
     elif damage == "schema_page":  # the first page's table list overwritten
         _overwrite_page(db, 0)
+    elif damage == "middle_page":  # a page of tracklet rows overwritten
+        _overwrite_page(db, db.stat().st_size // 4096 // 2)
     else:
         db.unlink()
         db.mkdir()
