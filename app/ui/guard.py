@@ -241,12 +241,19 @@ def _netloc_key(netloc: str, scheme: str | None) -> tuple[str, str]:
 
 
 class _Headers:
-    """Lower-case name → last value of an ASGI scope's headers."""
+    """Lower-case name → first value of an ASGI scope's headers (as Starlette reads them);
+    ``count`` tells how often a name occurs."""
 
     def __init__(self, scope: Scope) -> None:
-        self._items = {}
+        self._items: dict[str, str] = {}
+        self._counts: dict[str, int] = {}
         for name, value in scope.get("headers") or ():
-            self._items[name.decode("latin-1").lower()] = value.decode("latin-1")
+            key = name.decode("latin-1").lower()
+            self._items.setdefault(key, value.decode("latin-1"))
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def count(self, name: str) -> int:
+        return self._counts.get(name, 0)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._items.get(name, default)
@@ -375,7 +382,8 @@ class HttpGuard:
             await self.app(scope, receive, send)
             return
         headers = _Headers(scope)
-        if not self.host_allowed(headers.get("host")):
+        if headers.count("host") > 1 or headers.count("origin") > 1 or not self.host_allowed(
+                headers.get("host")):
             logger.info("refused a request for Host %r", clip(headers.get("host") or "", 80))
             await self._refuse(scope, send, 403, "this server does not answer to the host name "
                                f"{clip(headers.get('host') or '(none)')!r}; see --allowed-host")

@@ -358,3 +358,41 @@ def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
             assert len(r.text) < 2000, (r.status_code, len(r.text))
         r = client.get("/api/v1/" + "b" * 5000)
         assert r.status_code == 404 and len(r.text) < 2000
+
+
+# ------------------------------------------------------------ the guard's rules, in process
+def test_host_rules_for_wildcard_and_named_binds() -> None:
+    from app.ui.guard import GuardPolicy, HttpGuard
+
+    local = HttpGuard(None, GuardPolicy(bind_host="127.0.0.1"))
+    assert local.host_allowed("localhost:7860") and local.host_allowed("[::1]:7860")
+    assert not local.host_allowed("192.168.1.5:7860") and not local.host_allowed(None)
+    assert not local.host_allowed("LOCALHOST.evil.example")
+    lan = HttpGuard(None, GuardPolicy(bind_host="0.0.0.0", auth=("u", "p"),
+                                      allowed_hosts=("nas.local",)))
+    assert lan.host_allowed(f"{socket.gethostname()}:7860")  # this machine's own name
+    assert lan.host_allowed("192.168.1.5:7860") and lan.host_allowed("[fe80::1]:7860")
+    assert lan.host_allowed("NAS.local.:7860") and not lan.host_allowed("evil.example")
+    named = HttpGuard(None, GuardPolicy(bind_host="reid.lan"))
+    assert named.host_allowed("reid.lan:7860") and not named.host_allowed("10.0.0.1")
+    assert HttpGuard(None, GuardPolicy(allowed_hosts=("*",))).host_allowed("anything")
+
+
+def test_login_lockout_doubles_and_is_forgotten() -> None:
+    from app.ui.guard import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(free_failures=3, base_s=2, max_s=10, forget_s=60,
+                             max_clients=2, clock=lambda: now[0])
+    locks = [throttle.failed("a") for _ in range(7)]
+    assert locks == [0, 0, 0, 2, 4, 8, 10]
+    assert throttle.retry_after("a") == 10
+    now[0] = 70.0  # forgotten after a quiet minute
+    assert throttle.retry_after("a") == 0 and throttle.failed("a") == 0
+    throttle.succeeded("a")
+    for key in ("b", "c", "d"):  # bounded memory: the oldest client is dropped
+        throttle.failed(key)
+    assert len(throttle._state) == 2
+    key = LoginThrottle.client_key
+    assert key("2001:db8::1") == key("2001:db8::ffff") != key("2001:db8:0:1::1")
+    assert key("::ffff:10.0.0.1") == "10.0.0.1"
