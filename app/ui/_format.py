@@ -2,23 +2,32 @@
 
 Everything here turns plain records into strings (Markdown or small HTML fragments, all user text
 escaped); nothing imports Gradio, so it is tested directly.
+
+User text (camera, file and folder names, start times, messages that quote them) is untrusted: it
+goes into HTML only through ``html_text``, into Markdown only through ``md_text``, and into plain
+text (gallery captions, table cells, dropdown labels) only through ``plain_text``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from reid.service.types import Match, ServiceStatus
 from reid.store import TrackletInfo
+from reid.untrusted import printable
 
 __all__ = [
     "FileProgress",
     "fmt_clock",
     "fmt_duration",
+    "html_text",
     "match_caption",
+    "md_text",
+    "plain_text",
     "progress_html",
     "status_banner_html",
     "status_markdown",
@@ -26,6 +35,40 @@ __all__ = [
     "tracklet_caption",
     "tracklet_when",
 ]
+
+
+_MAX_TEXT = 300
+
+
+def plain_text(value: object, max_chars: int = _MAX_TEXT) -> str:
+    """User text for a plain-text place (caption, table cell, label): one line, no control or
+    bidi characters, at most ``max_chars`` characters."""
+    return printable(value, max_chars=max_chars)
+
+
+def html_text(value: object, max_chars: int = _MAX_TEXT) -> str:
+    """User text for HTML (element content or a quoted attribute): ``plain_text``, then escaped."""
+    return html.escape(plain_text(value, max_chars), quote=True)
+
+
+# Characters that can start Markdown/HTML markup anywhere in a line (tags, entities, links and
+# images, emphasis, code, tables, escapes, LaTeX, autolinks ``http:``/``mailto:``/e-mail).
+_MD_SPECIAL = frozenset("\\`*_{}[]()#!|<>&~$:@\"'")
+_MD_LIST_START = re.compile(r"^(\d+)([.)])")
+
+
+def md_text(value: object, max_chars: int = _MAX_TEXT) -> str:
+    """User text for Markdown: ``plain_text`` with every character that could start markup written
+    as a numeric character reference, so that it shows literally: HTML tags, links and images,
+    emphasis, tables, autolinks (``www.``, ``http:``, e-mail) and, at the start, list, quote and
+    heading markers. The rest (letters, digits, ``- . , /`` and spaces) stays readable."""
+    text = plain_text(value, max_chars)
+    out = []
+    for i, ch in enumerate(text):
+        special = (ch in _MD_SPECIAL or (i == 0 and ch in "-+=")
+                   or (ch == "." and text[max(0, i - 3):i].lower() == "www"))
+        out.append(f"&#{ord(ch)};" if special else ch)
+    return _MD_LIST_START.sub(lambda m: f"{m[1]}&#{ord(m[2])};", "".join(out))
 
 
 def fmt_clock(seconds: float) -> str:
@@ -52,15 +95,21 @@ def tracklet_when(t: TrackletInfo) -> str:
     return f"video {t.video_id} +{fmt_clock(t.start_s)}"
 
 
-def tracklet_caption(t: TrackletInfo) -> str:
-    """Caption under a person thumbnail: id, camera, start and duration (one line)."""
-    return f"#{t.id} · {t.camera} · {tracklet_when(t)} · {fmt_duration(t.duration_s)}"
+def tracklet_caption(t: TrackletInfo, text: Callable[..., str] = plain_text) -> str:
+    """Caption under a person thumbnail: id, camera, start and duration (one line).
+
+    ``text`` writes the user-supplied part (the camera name): ``plain_text`` for a plain caption,
+    ``md_text`` inside Markdown (the rest is ours and safe in both).
+    """
+    return f"#{t.id} · {text(t.camera, 64)} · {tracklet_when(t)} · {fmt_duration(t.duration_s)}"
 
 
-def match_caption(m: Match) -> str:
-    """Caption under a search result: rank, score, camera, time and any feedback given."""
+def match_caption(m: Match, text: Callable[..., str] = plain_text) -> str:
+    """Caption under a search result: rank, score, camera, time and any feedback given
+    (``text`` as in ``tracklet_caption``)."""
     mark = {True: " · ✓ same", False: " · ✗ not", None: ""}[m.feedback]
-    return f"{m.rank}. score {m.score:.3f} · {m.tracklet.camera} · {tracklet_when(m.tracklet)}{mark}"
+    return (f"{m.rank}. score {m.score:.3f} · {text(m.tracklet.camera, 64)} · "
+            f"{tracklet_when(m.tracklet)}{mark}")
 
 
 @dataclass
@@ -86,11 +135,11 @@ def progress_html(files: Sequence[FileProgress]) -> str:
     for f in files:
         pct = 100.0 if f.state in ("indexed", "duplicate") else max(0.0, min(100.0, 100 * f.fraction))
         rows.append(
-            f"<tr class='reid-job reid-job-{f.state}'><td>{html.escape(f.name)}</td>"
-            f"<td>{html.escape(f.camera)}</td>"
+            f"<tr class='reid-job reid-job-{html_text(f.state)}'><td>{html_text(f.name)}</td>"
+            f"<td>{html_text(f.camera)}</td>"
             f"<td><div class='reid-bar'><div style='width:{pct:.0f}%'></div></div></td>"
-            f"<td>{_STATE_LABEL.get(f.state, f.state)} {pct:.0f}%</td>"
-            f"<td>{html.escape(f.message)}</td></tr>")
+            f"<td>{html_text(_STATE_LABEL.get(f.state, f.state))} {pct:.0f}%</td>"
+            f"<td>{html_text(f.message)}</td></tr>")
     head = "<tr><th>file</th><th>camera</th><th>progress</th><th>state</th><th>details</th></tr>"
     return f"<table class='reid-progress'>{head}{''.join(rows)}</table>"
 
@@ -119,7 +168,7 @@ def timeline_html(tracklets: Iterable[TrackletInfo], highlight: Iterable[int] = 
     """
     items = list(tracklets)
     if not items:
-        return (f"<div class='reid-timeline'><b>{html.escape(title)}</b>"
+        return (f"<div class='reid-timeline'><b>{html_text(title)}</b>"
                 "<p class='reid-muted'>Nothing to show.</p></div>")
     spans, absolute = _spans(items)
     lo = min(s for s, _ in spans)
@@ -131,16 +180,16 @@ def timeline_html(tracklets: Iterable[TrackletInfo], highlight: Iterable[int] = 
         left = 100 * (s - lo) / width
         w = max(0.6, 100 * (e - s) / width)
         cls = "reid-tl-bar reid-tl-hit" if t.id in marked else "reid-tl-bar"
-        tip = html.escape(tracklet_caption(t))
+        tip = html_text(tracklet_caption(t))
         rows.setdefault(t.camera, []).append(
             f"<div class='{cls}' style='left:{left:.2f}%;width:{min(w, 100 - left):.2f}%' "
             f"title='{tip}'></div>")
     body = "".join(
-        f"<div class='reid-tl-row'><span class='reid-tl-cam'>{html.escape(cam)}</span>"
+        f"<div class='reid-tl-row'><span class='reid-tl-cam'>{html_text(cam, 64)}</span>"
         f"<div class='reid-tl-track'>{''.join(bars)}</div></div>"
         for cam, bars in sorted(rows.items()))
     axis = ("UTC time" if absolute else "time from the start of each video")
-    return (f"<div class='reid-timeline'><b>{html.escape(title)}</b>{body}"
+    return (f"<div class='reid-timeline'><b>{html_text(title)}</b>{body}"
             f"<div class='reid-tl-axis'><span>{_axis_label(lo, absolute)}</span>"
             f"<span>{axis}</span><span>{_axis_label(hi, absolute)}</span></div></div>")
 
@@ -149,9 +198,9 @@ def status_banner_html(status: ServiceStatus) -> str:
     """A visible warning when an offline fallback model is in use; empty string otherwise."""
     parts = []
     if status.detector_fallback:
-        parts.append(f"detector: <b>{html.escape(status.detector)}</b> (offline fallback)")
+        parts.append(f"detector: <b>{html_text(status.detector)}</b> (offline fallback)")
     if status.embedder_fallback:
-        parts.append(f"embedder: <b>{html.escape(status.embedder)}</b> (offline fallback)")
+        parts.append(f"embedder: <b>{html_text(status.embedder)}</b> (offline fallback)")
     if not parts:
         return ""
     return ("<div class='reid-banner'>⚠ Offline fallback models in use: " + "; ".join(parts)
@@ -164,18 +213,19 @@ def status_markdown(status: ServiceStatus) -> str:
         return " — **offline fallback**" if fallback else ""
 
     table = ["| camera | tracklets |", "|---|---|",
-             *[f"| {cam} | {n} |" for cam, n in sorted(status.tracklets_per_camera.items())]]
+             *[f"| {md_text(cam, 64)} | {int(n)} |"
+               for cam, n in sorted(status.tracklets_per_camera.items())]]
     if not status.tracklets_per_camera:
         table = ["_No camera indexed yet: upload footage in the Ingest tab._"]
     blocks = [
-        f"**Gallery:** {status.videos} videos, {status.tracklets} person tracklets",
+        f"**Gallery:** {int(status.videos)} videos, {int(status.tracklets)} person tracklets",
         "\n".join(table),
-        f"**Detector:** {status.detector}{flag(status.detector_fallback)}  \n"
-        f"**Embedder:** {status.embedder} ({status.embedder_kind}, {status.descriptor_dim}-d)"
-        f"{flag(status.embedder_fallback)}  \n"
-        f"**Index:** {status.index_type}  \n"
-        f"**Data dir:** `{status.data_dir}`",
+        f"**Detector:** {md_text(status.detector)}{flag(status.detector_fallback)}  \n"
+        f"**Embedder:** {md_text(status.embedder)} ({md_text(status.embedder_kind)}, "
+        f"{int(status.descriptor_dim)}-d){flag(status.embedder_fallback)}  \n"
+        f"**Index:** {md_text(status.index_type)}  \n"
+        f"**Data dir:** `{plain_text(status.data_dir, 500).replace('`', chr(39))}`",
     ]
     if status.notes:
-        blocks.append("\n".join(f"- {note}" for note in status.notes))
+        blocks.append("\n".join(f"- {md_text(note, 1000)}" for note in status.notes))
     return "\n\n".join(blocks)

@@ -8,14 +8,29 @@ the check here covers files that reach a callback by another route (the API, a s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import math
+import os
 import re
+import shutil
+import stat
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+from reid.untrusted import printable, safe_filename
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
+    "UploadLimits",
     "UploadRejectedError",
+    "UploadSpace",
     "check_video_file",
     "default_camera_name",
     "parse_time",
@@ -34,7 +49,11 @@ _NAME_TIME = re.compile(
     r"(?P<y>(?:19|20)\d{2})[-_.]?(?P<mo>\d{2})[-_.]?(?P<d>\d{2})[T_ .-]?"
     r"(?P<h>\d{2})[-_.:]?(?P<mi>\d{2})[-_.:]?(?P<s>\d{2})"
 )
+logger = logging.getLogger(__name__)
+
 _CAMERA_UNSAFE = re.compile(r"[^\w.-]+")
+TIME_RANGE = (dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+              dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
 
 
 class UploadRejectedError(ValueError):
@@ -73,7 +92,7 @@ def check_video_file(path: str | Path, max_bytes: int) -> str:
     is accepted.
     """
     path = Path(path)
-    name = path.name
+    name = printable(path.name, max_chars=120)
     if path.suffix.lower() not in VIDEO_EXTENSIONS:
         raise UploadRejectedError(
             f"{name}: not a video file type; accepted: {', '.join(VIDEO_EXTENSIONS)}")
@@ -102,7 +121,7 @@ def default_camera_name(filename: str | Path) -> str:
     A timestamp in the name (``cam1_20240501_093000.mp4``) is dropped from the camera name, since
     it is the recording's start time, not part of the camera's identity.
     """
-    stem = Path(str(filename)).stem
+    stem = unicodedata.normalize("NFKC", Path(str(filename)).stem)
     stem = _NAME_TIME.sub("", stem)
     safe = _CAMERA_UNSAFE.sub("_", stem).strip("_.-")
     return (safe or "camera")[:64]
@@ -124,28 +143,38 @@ def start_time_from_name(filename: str | Path) -> str:
 def parse_time(text: str | float | dt.datetime | None, field: str = "time") -> dt.datetime | None:
     """Parse a user time (ISO 8601 text, a POSIX timestamp or a datetime) into aware UTC, or None.
 
-    A time without a zone is taken as UTC. Empty input gives None. Raises ``UploadRejectedError``
-    naming ``field`` and an example when the text is not a time.
+    A time without a zone is taken as UTC. Empty input gives None. Times outside ``TIME_RANGE``
+    (1970-01-01 .. 2100-01-01 UTC) are refused as absurd. Raises ``UploadRejectedError`` naming
+    ``field`` and an example for anything that is not such a time (``tomorrow``, ``2024-13-45``,
+    year 99999, NaN, infinity).
     """
     if text is None:
         return None
-    if isinstance(text, dt.datetime):
-        value = text
-    elif isinstance(text, (int, float)):
-        value = dt.datetime.fromtimestamp(float(text), tz=dt.timezone.utc)
-    else:
-        raw = str(text).strip()
-        if not raw:
-            return None
-        try:
+    shown = printable(repr(text), max_chars=60)
+    example = "write it like 2024-05-01 14:30:00 (UTC unless a zone is given)"
+    try:
+        if isinstance(text, dt.datetime):
+            value = text
+        elif isinstance(text, (int, float)) and not isinstance(text, bool):
+            if not math.isfinite(float(text)):
+                raise ValueError("not finite")
+            value = dt.datetime.fromtimestamp(float(text), tz=dt.timezone.utc)
+        else:
+            raw = str(text).strip()
+            if not raw:
+                return None
+            if len(raw) > 64:
+                raise ValueError("too long")
             value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise UploadRejectedError(
-                f"{field}: {raw!r} is not a date and time; write it like 2024-05-01 14:30:00"
-            ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.astimezone(dt.timezone.utc)
+    except (ValueError, TypeError, OverflowError, OSError):
+        raise UploadRejectedError(f"{field}: {shown} is not a date and time; {example}") from None
+    if not TIME_RANGE[0] <= value < TIME_RANGE[1]:
+        raise UploadRejectedError(
+            f"{field}: {shown} is outside {TIME_RANGE[0]:%Y-%m-%d} .. {TIME_RANGE[1]:%Y-%m-%d}; {example}")
+    return value
 
 
 def persist_upload(path: str | Path, uploads_dir: Path) -> Path:
@@ -156,15 +185,13 @@ def persist_upload(path: str | Path, uploads_dir: Path) -> Path:
     Content-addressed, so uploading the same file twice stores it once.
     """
     import hashlib
-    import os
-    import shutil
 
     src = Path(path)
     digest = hashlib.sha256()
     with src.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    name = _CAMERA_UNSAFE.sub("_", src.name).strip("_") or "video"
+    name = safe_filename(_CAMERA_UNSAFE.sub("_", src.name), default="video", max_len=120)
     dest = Path(uploads_dir) / digest.hexdigest()[:16] / name
     if dest.is_file() and dest.stat().st_size == src.stat().st_size:
         return dest
@@ -176,3 +203,161 @@ def persist_upload(path: str | Path, uploads_dir: Path) -> Path:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
     return dest
+
+
+# ------------------------------------------------------------------------------ quotas and cleanup
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Budgets for uploaded files (bytes and seconds). Defaults (documented in the README):
+
+    - ``per_user_bytes``: 20 GiB per login (per browser session without login) in any 24 hours;
+    - ``total_bytes``: 100 GiB for the kept originals (``<data_dir>/uploads``) and Gradio's upload
+      cache together; ``min_free_bytes``: 1 GiB always left free on their file system;
+    - ``abandoned_after_s``: uploads older than 6 hours that belong to no indexed video are removed
+      (at server start, after each indexing job, and at most every ``sweep_every_s`` on uploads).
+    """
+
+    per_user_bytes: int = 20 * 2**30
+    total_bytes: int = 100 * 2**30
+    window_s: float = 24 * 3600.0
+    min_free_bytes: int = 2**30
+    abandoned_after_s: float = 6 * 3600.0
+    sweep_every_s: float = 600.0
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Regular files under ``root`` (symlinks are neither followed nor counted)."""
+    if not root.is_dir():
+        return
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                yield path, st
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    if not root.is_dir():
+        return
+    for dirpath, _dirs, _names in os.walk(root, topdown=False):
+        if Path(dirpath) != root:
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)
+
+
+class UploadSpace:
+    """Where uploads live and how much of it each user may use; one per server (no global state).
+
+    ``uploads_dir`` keeps the originals of indexed uploads; ``cache_dir`` is Gradio's upload cache
+    (``app.ui.serving.gradio_cache_dir``). ``indexed_paths()`` returns the source paths of the
+    gallery's videos (what the sweep keeps). Thread-safe.
+    """
+
+    def __init__(self, uploads_dir: Path, cache_dir: Path | None,
+                 indexed_paths: Callable[[], Iterable[str | Path]],
+                 limits: UploadLimits | None = None) -> None:
+        self.uploads_dir = Path(uploads_dir)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.limits = limits or UploadLimits()
+        self._indexed_paths = indexed_paths
+        self._lock = threading.Lock()
+        self._charged: dict[str, dict[str, tuple[float, int]]] = {}
+        self._last_sweep = -math.inf
+
+    def _roots(self) -> list[Path]:
+        return [r for r in (self.uploads_dir, self.cache_dir) if r is not None]
+
+    def used_bytes(self) -> int:
+        """Bytes held by kept originals and the upload cache (hard links counted once)."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for root in self._roots():
+            for _path, st in _walk_files(root):
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+        return total
+
+    def charge(self, user: str, path: str | Path) -> None:
+        """Count the uploaded file ``path`` against ``user``'s budget (once per file).
+
+        Raises ``UploadRejectedError`` saying which budget is exceeded, by how much and what to do.
+        """
+        path = Path(path)
+        key = str(path.resolve())
+        size = path.stat().st_size
+        name = printable(path.name, max_chars=120)
+        lim = self.limits
+        with self._lock:
+            now = time.monotonic()
+            mine = self._charged.setdefault(user, {})
+            for k in [k for k, (t, _) in mine.items() if now - t > lim.window_s]:
+                del mine[k]
+            if key in mine:
+                return
+            used = sum(n for _, n in mine.values())
+            if used + size > lim.per_user_bytes:
+                raise UploadRejectedError(
+                    f"{name}: over your upload quota ({_gib(used)} of {_gib(lim.per_user_bytes)} in "
+                    f"24 hours already used, this file is {_gib(size)}); try again later or ask the "
+                    "operator to raise it")
+            total = self.used_bytes()  # this file is already in the cache, so counted here
+            if total > lim.total_bytes:
+                raise UploadRejectedError(
+                    f"{name}: the server's upload space is full ({_gib(total)} of "
+                    f"{_gib(lim.total_bytes)}); delete videos (`reid delete`) or ask the operator")
+            root = self.cache_dir if self.cache_dir is not None and self.cache_dir.is_dir() \
+                else self.uploads_dir.parent
+            if root.is_dir() and shutil.disk_usage(root).free < lim.min_free_bytes:
+                raise UploadRejectedError(
+                    f"{name}: the server's disk is almost full (less than "
+                    f"{_gib(lim.min_free_bytes)} free); ask the operator")
+            mine[key] = (now, size)
+
+    def discard(self, path: str | Path) -> None:
+        """Remove a refused upload from the cache (never a file outside it)."""
+        if self.cache_dir is None:
+            return
+        p = Path(path).resolve()
+        if p.is_relative_to(self.cache_dir.resolve()) and p.is_file():
+            p.unlink(missing_ok=True)
+
+    def sweep(self, *, force: bool = False) -> int:
+        """Remove abandoned uploads; returns the number of files removed.
+
+        Abandoned: in the cache, older than ``abandoned_after_s``; in ``uploads_dir``, older than
+        that and not the source of any indexed video. Runs at most every ``sweep_every_s`` unless
+        ``force``. Age counts from the later of modification and inode change (a fresh copy or
+        link of an old file is fresh).
+        """
+        lim = self.limits
+        with self._lock:
+            now_mono = time.monotonic()
+            if not force and now_mono - self._last_sweep < lim.sweep_every_s:
+                return 0
+            self._last_sweep = now_mono
+        keep = {str(Path(p).resolve()) for p in self._indexed_paths()}
+        cutoff = time.time() - lim.abandoned_after_s
+        removed = 0
+        for root in self._roots():
+            for path, st in list(_walk_files(root)):
+                if max(st.st_mtime, st.st_ctime) >= cutoff:
+                    continue
+                if root == self.uploads_dir and str(path.resolve()) in keep:
+                    continue
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+            _remove_empty_dirs(root)
+        if removed:
+            logger.info("removed %d abandoned upload files", removed)
+        return removed

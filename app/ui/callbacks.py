@@ -20,6 +20,8 @@ import numpy as np
 from app.ui._format import (
     FileProgress,
     match_caption,
+    md_text,
+    plain_text,
     progress_html,
     status_banner_html,
     status_markdown,
@@ -29,12 +31,14 @@ from app.ui._format import (
 )
 from app.ui._uploads import (
     UploadRejectedError,
+    UploadSpace,
     check_video_file,
     default_camera_name,
     parse_time,
     persist_upload,
     start_time_from_name,
 )
+from reid.service.photos import WORK_SIDE, PhotoRejectedError, load_photo
 from reid.service.types import IndexReport, SearchRequest, SearchResponse
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ __all__ = [
     "UiError",
     "build_request",
     "camera_choices",
+    "check_uploads",
     "export_results",
     "give_feedback",
     "index_server_folder",
@@ -104,7 +109,8 @@ def list_people(service: Any, camera: str | None, limit: int = 500) -> PeopleVie
     """
     cam = None if camera in (None, "", ALL_CAMERAS) else camera
     if cam is not None and cam not in service.list_cameras():
-        raise UiError(f"No camera named {cam!r}; cameras: {', '.join(service.list_cameras()) or 'none'}.")
+        raise UiError(f"No camera named {plain_text(repr(cam), 80)}; "
+                      f"cameras: {_names(service.list_cameras())}.")
     tracklets = service.list_tracklets(camera=cam, limit=limit)
     tracklets = sorted(tracklets, key=lambda t: (t.camera, t.start_time is None,
                                                  t.start_time or t.start_s, t.start_s, t.id))
@@ -116,7 +122,7 @@ def list_people(service: Any, camera: str | None, limit: int = 500) -> PeopleVie
             continue
         items.append((str(image), tracklet_caption(t)))
         ids.append(t.id)
-    where = f"camera **{cam}**" if cam else "all cameras"
+    where = f"camera **{md_text(cam, 64)}**" if cam else "all cameras"
     summary = f"{len(ids)} people tracklets on {where}."
     if len(tracklets) >= limit:
         summary += f" Showing the first {limit}; pick one camera to narrow the list."
@@ -139,19 +145,27 @@ def query_preview(service: Any, tracklet_id: float | int | None) -> tuple[str | 
     tid = _tracklet_id(tracklet_id)
     t = _get_tracklet(service, tid)
     image = t.thumbnail_path or (t.crop_paths[0] if t.crop_paths else None)
-    return (str(image) if image else None), f"Query: {tracklet_caption(t)}"
+    return (str(image) if image else None), f"Query: {tracklet_caption(t, md_text)}"
 
 
 def _tracklet_id(value: float | int | str | None) -> int:
     if value is None or value == "":
         raise UiError("Pick a person first: click a thumbnail in the People tab, or upload a photo.")
+    shown = plain_text(repr(value), 40)
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise UiError(f"{value!r} is not a person number.") from None
-    if not number.is_integer() or number < 1:
-        raise UiError(f"{value!r} is not a person number (they are whole numbers from 1).")
+    except (TypeError, ValueError, OverflowError):
+        raise UiError(f"{shown} is not a person number.") from None
+    if not number.is_integer() or not 1 <= number < 2**63:
+        raise UiError(f"{shown} is not a person number (they are whole numbers from 1).")
     return int(number)
+
+
+def _names(names: Sequence[str], limit: int = 20, text: Callable[..., str] = plain_text) -> str:
+    """A short, safe list of names for a message (the first ``limit``, each through ``text``)."""
+    shown = [text(n, 64) for n in list(names)[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return (", ".join(shown) or "none") + more
 
 
 def _get_tracklet(service: Any, tid: int) -> Any:
@@ -178,8 +192,12 @@ class SearchForm:
 
 
 def build_request(form: SearchForm, tracklet_id: float | int | None = None,
-                  image: np.ndarray | None = None) -> SearchRequest:
-    """A ``SearchRequest`` from the form, by photo when ``image`` (RGB uint8 HxWx3) is given."""
+                  image: np.ndarray | str | Path | None = None) -> SearchRequest:
+    """A ``SearchRequest`` from the form, by photo when ``image`` is given.
+
+    ``image``: the uploaded photo's file path (read with ``reid.service.photos.load_photo``: size,
+    format and pixel count checked before decoding) or an RGB(A) uint8 ``(H, W, 3|4)`` array.
+    """
     start = parse_time(form.time_from, "From")
     end = parse_time(form.time_to, "To")
     if start and end and end < start:
@@ -193,25 +211,48 @@ def build_request(form: SearchForm, tracklet_id: float | int | None = None,
                   exclude_same_camera=bool(form.exclude_same_camera),
                   use_feedback=form.use_feedback)
     if image is not None:
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or min(image.shape[:2]) < 8:
-            raise UiError("The photo must be a colour image of a person, at least 8x8 pixels.")
-        return SearchRequest(images=[np.ascontiguousarray(image[:, :, :3]).astype(np.uint8)], **common)
+        return SearchRequest(images=[_photo_array(image)], **common)
     return SearchRequest(tracklet_id=_tracklet_id(tracklet_id), **common)
+
+
+def _photo_array(image: np.ndarray | str | Path) -> np.ndarray:
+    """The query photo as RGB uint8 ``(H, W, 3)``, longer side at most ``WORK_SIDE``."""
+    if isinstance(image, (str, Path)):
+        try:
+            return load_photo(image)
+        except PhotoRejectedError as exc:
+            raise UiError(f"Search by photo: {exc}.") from None
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 8:
+        raise UiError("The photo must be a colour image of a person, at least 8x8 pixels.")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.number):
+            raise UiError("The photo must be an 8-bit colour image.")
+        array = np.nan_to_num(array.astype(np.float64)).clip(0, 255).astype(np.uint8)
+    array = np.ascontiguousarray(array[:, :, :3])
+    scale = WORK_SIDE / max(array.shape[:2])
+    if scale < 1.0:
+        import cv2
+
+        size = (max(1, round(array.shape[1] * scale)), max(1, round(array.shape[0] * scale)))
+        array = cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+    return array
 
 
 def run_search(service: Any, request: SearchRequest, actor: str) -> SearchResponse:
     """Run ``request``; a missing query person or an invalid filter becomes a ``UiError``."""
     unknown = sorted(set(request.cameras or ()) - set(service.list_cameras()))
     if unknown:
-        raise UiError(f"No camera named {', '.join(unknown)}; cameras: "
-                      f"{', '.join(service.list_cameras()) or 'none'}.")
+        raise UiError(f"No camera named {_names(unknown, 5)}; cameras: "
+                      f"{_names(service.list_cameras())}.")
     if request.tracklet_id is not None:
         _get_tracklet(service, request.tracklet_id)
     try:
         return service.search(request, actor=actor)
     except (KeyError, LookupError, ValueError) as exc:
-        raise UiError(f"Search refused: {exc}") from None
+        raise UiError(f"Search refused: {plain_text(exc)}") from None
 
 
 @dataclass
@@ -237,7 +278,7 @@ def results_view(response: SearchResponse | None) -> ResultsView:
         image = t.thumbnail_path or (t.crop_paths[0] if t.crop_paths else None)
         if image is not None:
             items.append((str(image), match_caption(m)))
-        rows.append([m.rank, t.id, t.camera, tracklet_when(t), round(t.duration_s, 1),
+        rows.append([m.rank, t.id, plain_text(t.camera, 64), tracklet_when(t), round(t.duration_s, 1),
                      round(float(m.score), 4), {True: "same", False: "not", None: ""}[m.feedback]])
     seen = [m.tracklet for m in response.matches]
     query_ids: list[int] = []
@@ -246,13 +287,13 @@ def results_view(response: SearchResponse | None) -> ResultsView:
         query_ids = [response.query.id]
     cams = sorted({m.tracklet.camera for m in response.matches})
     summary = (f"{len(response.matches)} matches on {len(cams)} camera(s) "
-               f"({', '.join(cams) or 'none'}) in {response.elapsed_s * 1000:.0f} ms.")
+               f"({_names(cams, text=md_text)}) in {response.elapsed_s * 1000:.0f} ms.")
     if response.query is not None:
-        summary = f"Query: {tracklet_caption(response.query)}. " + summary
+        summary = f"Query: {tracklet_caption(response.query, md_text)}. " + summary
     if not response.matches:
         summary += " Lower the score threshold or widen the filters."
     if response.notes:
-        summary += "\n\n" + "\n".join(f"- {n}" for n in response.notes)
+        summary += "\n\n" + "\n".join(f"- {md_text(n, 1000)}" for n in response.notes)
     timeline = timeline_html(seen, highlight=query_ids, title="Where the query person was seen")
     return ResultsView(items, rows, timeline, summary)
 
@@ -286,7 +327,7 @@ def play_match(service: Any, response: SearchResponse | None,
         frames = []
     if clip is None and not frames:
         raise UiError(f"Cannot play person #{tid}: its video is missing or unreadable.")
-    return clip, frames, f"Playing {match_caption(match)}", tid
+    return clip, frames, f"Playing {match_caption(match, md_text)}", tid
 
 
 def give_feedback(service: Any, response: SearchResponse | None, candidate_id: float | int | None,
@@ -316,7 +357,8 @@ def export_results(service: Any, response: SearchResponse | None, fmt: str, acto
 
 def rows_for_files(files: Sequence[str] | None) -> list[list[str]]:
     """Table rows ``[file name, camera, start time]`` proposed for freshly uploaded files."""
-    return [[Path(f).name, default_camera_name(f), start_time_from_name(f)] for f in files or []]
+    return [[plain_text(Path(f).name, 120), default_camera_name(f), start_time_from_name(f)]
+            for f in files or []]
 
 
 @dataclass
@@ -327,22 +369,47 @@ class _Job:
     start: Any
 
 
-def _plan_jobs(files: Sequence[str], table: Sequence[Sequence[Any]] | None,
-               max_bytes: int) -> list[_Job]:
-    """One job per file; a refused file becomes a failed job (others still run)."""
-    rows = [list(r) for r in (table or [])]
+def check_uploads(space: UploadSpace | None, user: str, files: Sequence[str] | None) -> list[str]:
+    """Charge freshly uploaded ``files`` to ``user``'s quota; returns a message per refused file.
+
+    Refused files are removed from the upload cache at once. Also runs the (throttled) sweep of
+    abandoned uploads.
+    """
+    if space is None:
+        return []
+    messages = []
+    for path in files or []:
+        try:
+            space.charge(user, path)
+        except UploadRejectedError as exc:
+            messages.append(str(exc))
+            space.discard(path)
+        except OSError:
+            messages.append(f"{plain_text(Path(path).name, 120)}: the upload is gone; upload it again")
+    space.sweep()
+    return messages
+
+
+def _plan_jobs(files: Sequence[str], table: Sequence[Sequence[Any]] | None, max_bytes: int,
+               space: UploadSpace | None = None, user: str = "") -> list[_Job]:
+    """One job per file; a refused file or row becomes a failed job (others still run)."""
+    rows = [list(r) if isinstance(r, (list, tuple)) else [] for r in (table or [])]
     jobs = []
     for i, path in enumerate(files):
-        name = Path(path).name
+        name = plain_text(Path(path).name, 120)
         row = rows[i] if i < len(rows) and len(rows[i]) >= 3 else [name, "", ""]
-        camera = default_camera_name(str(row[1]).strip()) if str(row[1] or "").strip() \
-            else default_camera_name(name)
+        typed = "" if row[1] is None else plain_text(row[1], 200).strip()
+        camera = default_camera_name(typed) if typed else default_camera_name(Path(path).name)
         job = _Job(FileProgress(name, camera), str(path), camera, None)
         try:
             check_video_file(path, max_bytes)
             job.start = parse_time(row[2] if row[2] is not None else "", f"{name} start time")
-        except UploadRejectedError as exc:
-            job.progress.state, job.progress.message = "failed", str(exc)
+            if space is not None:
+                space.charge(user, path)
+        except (UploadRejectedError, OSError) as exc:
+            job.progress.state = "failed"
+            job.progress.message = str(exc) if isinstance(exc, UploadRejectedError) \
+                else f"{name}: the upload is gone; upload it again"
         jobs.append(job)
     return jobs
 
@@ -385,21 +452,30 @@ def _poll(work: Callable[[], None], render: Callable[[], str], poll_s: float) ->
 
 
 def index_uploads(service: Any, files: Sequence[str] | None, table: Sequence[Sequence[Any]] | None,
-                  *, actor: str, max_bytes: int, poll_s: float = _POLL_S) -> Iterator[str]:
+                  *, actor: str, max_bytes: int, space: UploadSpace | None = None,
+                  user: str | None = None, poll_s: float = _POLL_S) -> Iterator[str]:
     """Index uploaded files one after another, yielding the per-file progress table (HTML).
 
     ``table`` rows are ``[file name, camera, start time]`` in the order of ``files`` (from
-    ``rows_for_files``, possibly edited). Refused or failing files are marked failed with the
-    reason; the others go on.
+    ``rows_for_files``, possibly edited). Refused files or rows (type, size, start time, quota of
+    ``user`` in ``space``) are marked failed with the reason; the others go on. Abandoned uploads
+    are swept when the batch ends.
     """
     if not files:
         raise UiError("Choose one or more video files to upload first.")
-    jobs = _plan_jobs(files, table, max_bytes)
+    jobs = _plan_jobs(files, table, max_bytes, space, user if user is not None else actor)
 
     def work() -> None:
-        for job in jobs:
-            if job.progress.state == "queued":
-                _index_one(service, job, actor)
+        try:
+            for job in jobs:
+                if job.progress.state == "queued":
+                    _index_one(service, job, actor)
+        finally:
+            if space is not None:
+                try:
+                    space.sweep(force=True)
+                except Exception:  # cleanup must never fail the batch
+                    logger.exception("sweeping abandoned uploads failed")
 
     yield from _poll(work, lambda: progress_html([j.progress for j in jobs]), poll_s)
 
@@ -408,13 +484,17 @@ def check_folder(folder: str, roots: Sequence[Path]) -> Path:
     """Resolve ``folder`` and refuse it unless it is a directory inside one of ``roots``."""
     if not str(folder or "").strip():
         raise UiError("Type the path of a folder on the server (one sub-folder per camera).")
-    path = Path(str(folder).strip()).expanduser().resolve()
+    shown = plain_text(folder, 200)
+    try:
+        path = Path(str(folder).strip()).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise UiError(f"{shown}: not a usable folder path.") from None
     if not any(path == r or r in path.parents for r in (Path(r).resolve() for r in roots)):
         allowed = ", ".join(str(r) for r in roots) or "none"
-        raise UiError(f"{folder}: outside the folders this server may index ({allowed}); "
+        raise UiError(f"{shown}: outside the folders this server may index ({allowed}); "
                       "start `reid serve --archive-root DIR` to allow another.")
     if not path.is_dir():
-        raise UiError(f"{folder}: no such folder on the server.")
+        raise UiError(f"{shown}: no such folder on the server.")
     return path
 
 

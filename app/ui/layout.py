@@ -20,7 +20,9 @@ from typing import Any
 import gradio as gr
 
 from app.ui import callbacks as cb
-from app.ui._uploads import VIDEO_EXTENSIONS, UploadRejectedError
+from app.ui._format import html_text, md_text, plain_text
+from app.ui._uploads import VIDEO_EXTENSIONS, UploadLimits, UploadRejectedError, UploadSpace
+from app.ui.serving import gradio_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +39,14 @@ class UiConfig:
 
     ``max_upload_bytes``: per-file limit (also given to Gradio); ``archive_roots``: server folders
     the "index a folder" field may read; ``search_concurrency``: searches run at once (indexing
-    runs one job at a time in its own queue group, so it never holds up searches).
+    runs one job at a time in its own queue group, so it never holds up searches);
+    ``upload_limits``: per-user and total upload quotas and the cleanup of abandoned uploads;
+    ``cache_dir``: Gradio's upload cache (default ``serving.gradio_cache_dir(data_dir)``).
     """
 
     max_upload_bytes: int = 2 * 2**30
+    upload_limits: UploadLimits = field(default_factory=UploadLimits)
+    cache_dir: Path | None = None
     archive_roots: tuple[Path, ...] = field(default_factory=tuple)
     search_concurrency: int = 4
     people_limit: int = 500
@@ -54,7 +60,8 @@ def _guard(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
         if isinstance(exc, gr.Error):
             return exc
         if isinstance(exc, (cb.UiError, UploadRejectedError)):
-            return gr.Error(str(exc), print_exception=False)
+            # Toasts render HTML: the message quotes user text (names, times), so it is escaped.
+            return gr.Error(html_text(exc, 1000), print_exception=False)
         ref = uuid.uuid4().hex[:8]
         logger.error("%s failed (ref %s)", what, ref, exc_info=exc)
         return gr.Error(f"{what} failed because of an internal error (ref {ref}); "
@@ -81,28 +88,92 @@ def _guard(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
 def _actor(request: gr.Request | None) -> str:
     """Who acts, for the audit log: the logged-in user, else ``web``."""
     name = getattr(request, "username", None) if request is not None else None
-    return f"web:{name}" if name else "web"
+    return f"web:{plain_text(name, 64)}" if name else "web"
+
+
+def _quota_user(request: gr.Request | None) -> str:
+    """Whose upload quota an upload counts against: the login, else the browser session."""
+    name = getattr(request, "username", None) if request is not None else None
+    if name:
+        return f"user:{name}"
+    session = getattr(request, "session_hash", None) if request is not None else None
+    return f"session:{session}" if session else "anonymous"
+
+
+def _md(value: str = "", **kwargs: Any) -> gr.Markdown:
+    """A Markdown component for text that quotes user data (already passed through ``md_text``):
+    no LaTeX rendering, HTML sanitised."""
+    return gr.Markdown(value, latex_delimiters=[], sanitize_html=True, **kwargs)
+
+
+def _camera_choices(cameras: list[str]) -> list[tuple[str, str]]:
+    """Dropdown choices ``(shown label, camera name)``: labels stripped of control characters."""
+    return [(plain_text(c, 64), c) for c in cameras]
+
+
+def _photo_input(**kwargs: Any) -> gr.Image:
+    """An image input that hands the callback the uploaded file's path, unread.
+
+    Gradio decodes an upload before any event handler runs (a decompression bomb or a corrupt
+    file would fail there with a bare "Error"). Here Gradio only opens the header, its failures
+    become a message, and ``reid.service.photos.load_photo`` checks and decodes the file. (A
+    wrapper on the instance, not a subclass: Gradio writes a ``.pyi`` next to every module that
+    defines a component class.)
+    """
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)
+    preprocess = image.preprocess
+
+    def guarded(payload: Any) -> Any:
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            logger.info("photo upload refused: %s: %s", type(exc).__name__, exc)
+            raise gr.Error("Search by photo: the photo could not be read: it is not a JPEG, PNG, "
+                           "WebP or BMP image, or it declares too many pixels (crop or shrink it "
+                           "to the person).", print_exception=False) from None
+
+    image.preprocess = guarded  # type: ignore[method-assign]
+    return image
 
 
 def build_app(service: Any, config: UiConfig | None = None) -> gr.Blocks:
     """The whole page for ``service`` (a ``ReidService`` or anything with its methods)."""
     config = config or UiConfig()
+    space = _upload_space(service, config)
     with gr.Blocks(title=config.title, analytics_enabled=False,
                    delete_cache=(3600, 24 * 3600)) as demo:
-        gr.Markdown(f"# {config.title}", elem_id="reid-title")
+        _md(f"# {md_text(config.title)}", elem_id="reid-title")
         banner = gr.HTML(elem_id="reid-banner")
         with gr.Tabs(selected="people") as tabs:
             people = _people_tab(config)
             search = _search_tab()
             ingest = _ingest_tab(config)
             with gr.Tab("Status", id="status"):
-                status_md = gr.Markdown(elem_id="reid-status")
+                status_md = _md(elem_id="reid-status")
                 refresh_status = gr.Button("Refresh", size="sm")
         _wire_status(service, demo, banner, status_md, refresh_status, people, search, tabs)
         _wire_people(service, config, people, search, tabs)
         _wire_search(service, config, search)
-        _wire_ingest(service, config, ingest, people, search, banner, status_md)
+        _wire_ingest(service, config, space, ingest, people, search, banner, status_md)
     return demo
+
+
+def _upload_space(service: Any, config: UiConfig) -> UploadSpace:
+    """The server's upload quotas and cleanup; abandoned uploads are swept once here (start)."""
+    data_dir = Path(service.data_dir)
+
+    def indexed_paths() -> list[str]:
+        return [v.path for v in service.list_videos()]
+
+    space = UploadSpace(data_dir / "uploads", config.cache_dir or gradio_cache_dir(data_dir),
+                        indexed_paths, config.upload_limits)
+    try:
+        space.sweep(force=True)
+    except Exception:  # a failed cleanup must not stop the server
+        logger.exception("sweeping abandoned uploads failed")
+    return space
 
 
 # ------------------------------------------------------------------------------------ components
@@ -114,7 +185,7 @@ def _people_tab(config: UiConfig) -> dict[str, Any]:
             camera = gr.Dropdown([cb.ALL_CAMERAS], value=cb.ALL_CAMERAS, label="Camera",
                                  allow_custom_value=True, scale=3, elem_id="reid-people-camera")
             refresh = gr.Button("Refresh", size="sm", scale=1)
-        summary = gr.Markdown(elem_id="reid-people-summary")
+        summary = _md(elem_id="reid-people-summary")
         gallery = gr.Gallery(label="People", columns=8, height=460, object_fit="contain",
                              allow_preview=False, fit_columns=False, elem_id="reid-people")
         timeline = gr.HTML(elem_id="reid-people-timeline")
@@ -146,17 +217,17 @@ def _search_tab() -> dict[str, Any]:
             with gr.Column(scale=1, min_width=260):
                 query_image = gr.Image(label="Query person", interactive=False, height=180,
                                        elem_id="reid-query-image")
-                query_caption = gr.Markdown("Click a person in the People tab, or upload a photo.")
+                query_caption = _md("Click a person in the People tab, or upload a photo.")
                 query_id = gr.Number(label="Person #", precision=0, minimum=0,
                                      elem_id="reid-query-id")
                 search_btn = gr.Button("Search this person", variant="primary",
                                        elem_id="reid-search-btn")
-                photo = gr.Image(label="…or a photo of a person", type="numpy",
-                                 sources=["upload", "clipboard"], height=180)
-                photo_btn = gr.Button("Search by photo")
+                photo = _photo_input(label="…or a photo of a person", sources=["upload", "clipboard"],
+                                     height=180, elem_id="reid-photo")
+                photo_btn = gr.Button("Search by photo", elem_id="reid-photo-btn")
                 controls = _search_controls()
             with gr.Column(scale=3):
-                summary = gr.Markdown(elem_id="reid-results-summary")
+                summary = _md(elem_id="reid-results-summary")
                 results = gr.Gallery(label="Matches (best first)", columns=6, height=420,
                                      object_fit="contain", allow_preview=False,
                                      fit_columns=False, elem_id="reid-results")
@@ -164,7 +235,7 @@ def _search_tab() -> dict[str, Any]:
                 with gr.Row():
                     clip = gr.Video(label="Selected match", height=300, elem_id="reid-clip")
                     frames = gr.Gallery(label="Frames", columns=3, height=300, allow_preview=True)
-                play_caption = gr.Markdown()
+                play_caption = _md(elem_id="reid-play-caption")
                 with gr.Row():
                     same_btn = gr.Button("✓ Same person", size="sm")
                     not_btn = gr.Button("✗ Not this person", size="sm")
@@ -221,8 +292,8 @@ def _wire_status(service: Any, demo: gr.Blocks, banner: gr.HTML, status_md: gr.M
         cams = cb.camera_choices(service)
         view = cb.list_people(service, None)
         start_tab = "people" if view.ids else "ingest"
-        return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *cams]),
-                gr.Dropdown(choices=cams), view.items, view.ids, view.timeline,
+        return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *_camera_choices(cams)]),
+                gr.Dropdown(choices=_camera_choices(cams)), view.items, view.ids, view.timeline,
                 view.summary, gr.Tabs(selected=start_tab))
 
     refresh.click(_guard(show_status, "Reading the status"), None, [banner, status_md],
@@ -273,7 +344,11 @@ def _search_event(service: Any, s: dict, *, by_photo: bool, limit: int,
     def search(query: Any, threshold: float, top_k: float, cameras: list[str],
                time_from: str | None, time_to: str | None, rerank: bool, exclude_cam: bool,
                request: gr.Request) -> tuple[Any, ...]:
-        if query is None or query == "" or (not by_photo and query == 0):
+        # ``query`` is a photo's file path (by photo) or a number (by person #); never compare an
+        # array or a path with a number.
+        missing = (query is None or (isinstance(query, str) and not query.strip())
+                   or (not by_photo and isinstance(query, (int, float)) and query == 0))
+        if missing:
             if quiet:
                 return tuple(gr.skip() for _ in range(9))
             if by_photo:
@@ -326,7 +401,7 @@ def _wire_search(service: Any, config: UiConfig, s: dict) -> None:
     for button, same in ((s["same_btn"], True), (s["not_btn"], False)):
         def feedback(response: Any, candidate: Any, request: gr.Request,
                      _same: bool = same) -> None:
-            gr.Info(cb.give_feedback(service, response, candidate, _same, _actor(request)))
+            gr.Info(html_text(cb.give_feedback(service, response, candidate, _same, _actor(request))))
         button.click(_guard(feedback, "Saving feedback"), [s["response"], s["candidate"]], None,
                      api_name="feedback_same" if same else "feedback_not")
 
@@ -337,15 +412,18 @@ def _wire_search(service: Any, config: UiConfig, s: dict) -> None:
                      concurrency_limit=1, concurrency_id=f"export-{fmt}", api_name=f"export_{fmt}")
 
 
-def _wire_ingest(service: Any, config: UiConfig, ing: dict, people: dict, search: dict,
-                 banner: gr.HTML, status_md: gr.Markdown) -> None:
-    def rows(files: list[str] | None) -> list[list[str]]:
+def _wire_ingest(service: Any, config: UiConfig, space: UploadSpace, ing: dict, people: dict,
+                 search: dict, banner: gr.HTML, status_md: gr.Markdown) -> None:
+    def rows(files: list[str] | None, request: gr.Request) -> list[list[str]]:
+        for message in cb.check_uploads(space, _quota_user(request), files):
+            gr.Warning(html_text(message, 1000))
         return cb.rows_for_files(files)
 
     def index_files(files: list[str] | None, table: list[list[Any]] | None,
                     request: gr.Request) -> Any:
         yield from cb.index_uploads(service, files, table, actor=_actor(request),
-                                    max_bytes=config.max_upload_bytes)
+                                    max_bytes=config.max_upload_bytes, space=space,
+                                    user=_quota_user(request))
 
     def index_folder(folder: str, request: gr.Request) -> Any:
         yield from cb.index_server_folder(service, folder, config.archive_roots,
@@ -355,9 +433,9 @@ def _wire_ingest(service: Any, config: UiConfig, ing: dict, people: dict, search
         banner_html, text = cb.status_view(service)
         cams = cb.camera_choices(service)
         view = cb.list_people(service, None, limit=config.people_limit)
-        return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *cams],
+        return (banner_html, text, gr.Dropdown(choices=[cb.ALL_CAMERAS, *_camera_choices(cams)],
                                                 value=cb.ALL_CAMERAS),
-                gr.Dropdown(choices=cams), view.items, view.ids, view.timeline, view.summary)
+                gr.Dropdown(choices=_camera_choices(cams)), view.items, view.ids, view.timeline, view.summary)
 
     after = dict(fn=_guard(refresh_all, "Refreshing"), inputs=None,
                  outputs=[banner, status_md, people["camera"], search["cameras"],

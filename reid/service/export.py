@@ -1,4 +1,9 @@
-"""Export search results: CSV and JSON of the matches, a zip of crops and clips."""
+"""Export search results: CSV and JSON of the matches, a zip of crops and clips.
+
+Camera names and paths are user-supplied: CSV cells are neutralised against formula injection
+(``reid.untrusted.csv_cell``) and zip entry names are built from sanitised components only
+(``reid.untrusted.safe_filename``: no ``..``, separators, absolute paths or control characters).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reid.service.types import Match, SearchResponse
+from reid.untrusted import csv_cell, safe_filename
 
 EXPORT_FORMATS = ("csv", "json", "zip")
 
@@ -42,12 +48,17 @@ def match_row(match: Match) -> dict[str, Any]:
     }
 
 
+def csv_rows(response: SearchResponse) -> list[dict[str, Any]]:
+    """``match_row`` of every match with each text cell made safe for spreadsheets."""
+    return [{k: csv_cell(v) for k, v in match_row(m).items()} for m in response.matches]
+
+
 def write_csv(response: SearchResponse, path: Path) -> Path:
-    rows = [match_row(m) for m in response.matches]
+    """The matches as CSV (columns ``FIELDS``), formula-like cells prefixed with ``'``."""
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_rows(response))
     return path
 
 
@@ -77,20 +88,22 @@ def write_zip(response: SearchResponse, path: Path, clip_for: Callable[[int], Pa
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=FIELDS)
         writer.writeheader()
-        writer.writerows(match_row(m) for m in response.matches)
+        writer.writerows(csv_rows(response))
         z.writestr("matches.csv", buffer.getvalue())
         z.writestr("matches.json", json.dumps(_json_payload(response), indent=2))
         for m in response.matches:
-            base = f"{m.rank:03d}_{m.tracklet.camera}_t{m.tracklet.id}"
-            for crop in m.tracklet.crop_paths:
+            camera = safe_filename(m.tracklet.camera, default="camera", max_len=40)
+            base = f"{int(m.rank):03d}_{camera}_t{int(m.tracklet.id)}"
+            for k, crop in enumerate(m.tracklet.crop_paths):
                 if crop.is_file():
-                    z.write(crop, f"{base}/crops/{crop.name}")
+                    name = safe_filename(crop.name, default=f"crop_{k}.jpg", max_len=80)
+                    z.write(crop, f"{base}/crops/{name}")
             try:
                 clip = clip_for(m.tracklet.id)
             except (OSError, ValueError) as exc:
                 missing.append(f"{base}: {exc}")
                 continue
-            z.write(clip, f"{base}/clip{clip.suffix}")
+            z.write(clip, f"{base}/" + safe_filename(f"clip{clip.suffix}", default="clip"))
         if missing:
             z.writestr("missing_clips.txt", "\n".join(missing) + "\n")
     os.replace(partial, path)

@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reid.untrusted import printable
+
 logger = logging.getLogger(__name__)
 
 BOX_COLOUR_BGR = (40, 220, 40)
@@ -29,6 +31,7 @@ def _box_at(frames: np.ndarray, boxes_xyxy: np.ndarray, index: int) -> np.ndarra
 
 
 def _draw(image_bgr: np.ndarray, box: np.ndarray | None, label: str) -> np.ndarray:
+    label = printable(label, max_chars=40)  # the camera name is user text
     if box is not None:
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         cv2.rectangle(image_bgr, (x1, y1), (x2, y2), BOX_COLOUR_BGR, 2)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -230,15 +231,41 @@ class ReidService:
                            "videos are indexed again: %s", len(skipped), skipped[:20])
         return len(todo) - len(skipped)
 
-    def delete_video(self, video_id: int, actor: str = "cli") -> int:
-        """Delete a video with its tracklets, vectors and crops; returns the tracklets removed."""
+    def delete_video(self, video_id: int, actor: str = "cli",
+                     cache_dirs: Sequence[str | Path] = ()) -> int:
+        """Delete a video and everything kept of it; returns the tracklets removed.
+
+        Removed: its tracklets, vectors and crops; its playback clips; the exports listing it;
+        its uploaded original when it was an upload (``uploads/``; a video indexed from a server
+        folder is the owner's and stays); and every copy of those files, found by content, in
+        ``cache_dirs`` (e.g. the web UI's upload cache).
+        """
+        from reid.service import _cleanup
+
         with self._index_lock, self._gallery_write_lock():
-            ids = [t.id for t in self.store.list_tracklets(video_id=video_id, limit=None)]
+            video = self.store.get_video(video_id)
+            tracklets = self.store.list_tracklets(video_id=video_id, limit=None)
+            ids = [t.id for t in tracklets]
+            with self._render_lock:
+                clips = [c for tid in ids for c in self._cached_clips(tid)]
+            original = _cleanup.uploaded_original(video.path, self.data_dir / "uploads")
+            own = [*clips, *(p for t in tracklets for p in (*t.crop_paths, t.thumbnail_path) if p)]
+            if original is not None:
+                own.append(original)
+            copies = _cleanup.copies_by_content(own, [Path(d) for d in cache_dirs])
+            exports = _cleanup.exports_naming_video(self.data_dir / "exports", video_id)
             removed = self.store.delete_video(video_id, actor=actor)
+        others = {str(Path(v.path).resolve()) for v in self.store.list_videos()}
         with self._render_lock:
-            for tracklet_id in ids:
-                for clip in self._cached_clips(tracklet_id):
-                    clip.unlink(missing_ok=True)
+            for path in [*clips, *copies, *exports]:
+                path.unlink(missing_ok=True)
+            if original is not None and str(original) not in others:
+                original.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # its content-addressed folder, when empty
+                    original.parent.rmdir()
+        logger.info("video %d: removed %d clips, %d exports, %d cached copies%s", video_id,
+                    len(clips), len(exports), len(copies),
+                    " and its uploaded original" if original is not None else "")
         return removed
 
     # ------------------------------------------------------------------ browse

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from reid.service.types import IndexReport, Match, SearchRequest, SearchResponse, ServiceStatus
-from reid.store import TrackletInfo
+from reid.store import TrackletInfo, VideoInfo
 
 T0 = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -35,13 +35,19 @@ class FakeService:
         self._tracklets: dict[int, TrackletInfo] = {}
         self._lock = threading.Lock()
         self._next_video = 1
+        self._videos: dict[int, VideoInfo] = {}
         for cam in ("cam-a", "cam-b"):
             self._add_video(cam, per_camera, T0)
 
     # -- helpers
-    def _add_video(self, camera: str, n: int, start: dt.datetime | None) -> tuple[int, int]:
+    def _add_video(self, camera: str, n: int, start: dt.datetime | None,
+                   path: str | None = None) -> tuple[int, int]:
         video_id = self._next_video
         self._next_video += 1
+        self._videos[video_id] = VideoInfo(
+            id=video_id, camera_id=video_id, camera=camera,
+            path=path or str(self.data_dir / f"{camera}.mp4"), content_hash=f"{video_id:064x}",
+            fps=10.0, duration_s=10.0, frame_count=100, start_time=start, status="done", error=None)
         for k in range(n):
             tid = len(self._tracklets) + 1
             thumb = self.data_dir / "crops" / f"t{tid}.jpg"
@@ -61,6 +67,18 @@ class FakeService:
     # -- the service API
     def list_cameras(self) -> list[str]:
         return sorted({t.camera for t in self._tracklets.values()})
+
+    def list_videos(self) -> list[VideoInfo]:
+        """One ``VideoInfo`` per video added (source paths as ``index_video`` received them)."""
+        return list(self._videos.values())
+
+    def delete_video(self, video_id: int, actor: str = "cli") -> int:
+        self.calls.append(("delete_video", video_id, actor))
+        self._videos.pop(video_id, None)
+        ids = [tid for tid, t in self._tracklets.items() if t.video_id == video_id]
+        for tid in ids:
+            del self._tracklets[tid]
+        return len(ids)
 
     def list_tracklets(self, camera=None, video_id=None, limit=500) -> list[TrackletInfo]:
         out = [t for t in self._tracklets.values()
@@ -126,7 +144,7 @@ class FakeService:
                 progress(k / 5, f"{name}: frame {k}")
             time.sleep(self.index_delay_s)
         with self._lock:
-            video_id, n = self._add_video(camera or Path(path).stem, 2, start_time)
+            video_id, n = self._add_video(camera or Path(path).stem, 2, start_time, str(path))
         return IndexReport(str(path), camera or "", "indexed", video_id, n, 4.0, 0.1)
 
     def index_folder(self, root, progress=None, actor="cli") -> list[IndexReport]:
