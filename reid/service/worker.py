@@ -162,7 +162,7 @@ class IndexWorker:
         deadline = time.monotonic() + self._start_timeout_s
         while True:
             message = self._receive(parent, deadline)
-            if message is None:
+            if message[0] in ("died", "timeout"):
                 code = self._reap()
                 raise WorkerError(f"the indexing worker did not start ({describe_exit(code)}); "
                                   "see the log above")
@@ -177,8 +177,8 @@ class IndexWorker:
         """``("report", IndexReport)`` or ``("error", exception raised in the child)``."""
         while True:
             message = self._receive(conn, time.monotonic() + self._stall_timeout_s)
-            if message is None:
-                hung = self._process is not None and self._process.is_alive()
+            if message[0] in ("died", "timeout"):
+                hung = message[0] == "timeout"
                 code = self._reap()
                 what = (f"stopped answering for {self._stall_timeout_s:.0f} s" if hung
                         else f"crashed ({describe_exit(code)})")
@@ -191,20 +191,21 @@ class IndexWorker:
             elif kind in ("report", "error"):
                 return kind, message[1]
 
-    def _receive(self, conn: Connection, deadline: float) -> tuple | None:
-        """The next message, or None when the child died (or nothing came before ``deadline``)."""
+    def _receive(self, conn: Connection, deadline: float) -> tuple:
+        """The next message; ``("died",)`` when the child died, ``("timeout",)`` when nothing
+        came before ``deadline``."""
         while time.monotonic() < deadline:
             try:
                 if conn.poll(0.2):
                     return conn.recv()
             except (EOFError, OSError):
-                return None
+                return ("died",)
             if self._process is None or not self._process.is_alive():
                 try:
-                    return conn.recv() if conn.poll(0) else None
+                    return conn.recv() if conn.poll(0) else ("died",)
                 except (EOFError, OSError):
-                    return None
-        return None
+                    return ("died",)
+        return ("timeout",)
 
     def _reap(self) -> int | None:
         """Kill (if needed) and forget the child; its exit code (None if unknown)."""
