@@ -38,6 +38,11 @@ class UserError(Exception):
 def configure_logging(verbose: bool) -> None:
     """Our packages log at INFO (DEBUG with -v); third-party libraries only warnings."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app.commands._common import SafeLogFormatter  # log lines quote user text: no control chars
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout):
+            handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in OUR_PACKAGES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
@@ -73,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("command failed")
         user_facing = isinstance(exc, UserError) or getattr(exc, "user_facing", False)  # GalleryError
         hint = "" if user_facing or args.verbose else " (run with -v for details)"
-        print(f"reid {args.command}: error: {exc}{hint}", file=sys.stderr)
+        from app.commands._common import printable  # the message may quote user text
+
+        print(f"reid {args.command}: error: {printable(exc, max_chars=2000)}{hint}", file=sys.stderr)
         return 1
 
 

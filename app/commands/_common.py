@@ -1,14 +1,50 @@
-"""Helpers shared by the gallery subcommands: build the service, show progress, parse times."""
+"""Helpers shared by the gallery subcommands: build the service, show progress, parse times, and
+write to the terminal.
+
+Everything a command writes passes through ``say`` (or ``printable`` for one field): camera,
+folder and file names, start times and error texts are user-supplied and may hold control
+characters, ANSI escapes or bidi overrides that would rewrite or disguise the terminal output.
+"""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from reid.untrusted import printable
+
+__all__ = ["SafeLogFormatter", "build_service_from_args", "format_seconds", "parse_time",
+           "printable", "progress_bar", "say"]
+
+
+def say(*parts: Any, sep: str = " ", file: TextIO | None = None) -> None:
+    """``print`` for command output: control characters, ANSI escapes and bidi overrides are
+    removed (line breaks between ``parts`` or inside them are kept; use ``printable`` on a user
+    field that must stay on one line)."""
+    print(printable(sep.join(str(p) for p in parts), keep_newlines=True),
+          file=file if file is not None else sys.stdout)
+
+
+class SafeLogFormatter(logging.Formatter):
+    """A log formatter that strips control characters from every record: the message stays on
+    one line; a traceback keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return printable(super().formatException(ei), keep_newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return printable(super().formatStack(stack_info), keep_newlines=True)
 
 
 def build_service_from_args(args: argparse.Namespace):
@@ -23,7 +59,8 @@ def build_service_from_args(args: argparse.Namespace):
 def progress_bar(desc: str, min_interval_s: float = 0.5) -> Iterator:
     """A tqdm bar driven by ``progress(fraction, message)`` callbacks, redrawn at most every
     ``min_interval_s`` seconds (and at 100%), so logs of non-interactive runs stay short."""
-    bar = tqdm(total=100, desc=desc, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
+    bar = tqdm(total=100, desc=printable(desc, max_chars=60),
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
     last = [0.0]
 
     def update(fraction: float, message: str) -> None:
@@ -32,7 +69,7 @@ def progress_bar(desc: str, min_interval_s: float = 0.5) -> Iterator:
             return
         last[0] = now
         bar.n = round(100 * max(0.0, min(1.0, fraction)), 1)
-        bar.set_postfix_str(message[-60:], refresh=False)
+        bar.set_postfix_str(printable(message)[-60:], refresh=False)
         bar.refresh()
 
     try:
@@ -47,8 +84,9 @@ def parse_time(text: str | None) -> dt.datetime | None:
         return None
     try:
         value = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-27T08:30:00)") from exc
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {printable(repr(text), max_chars=60)} "
+                         "(e.g. 2026-11-27T08:30:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 

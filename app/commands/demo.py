@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.commands._common import printable, say
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_VIDEO = "data/vtest.avi"
@@ -176,11 +178,11 @@ def run(args: argparse.Namespace) -> int:
     service = build_service(settings)
     reports = _index(service, cameras)
     for r in reports:
-        print(f"{r.camera}: {r.status}, {r.tracklets} tracklets, {r.video_seconds:.0f} s of video "
+        say(f"{printable(r.camera)}: {r.status}, {r.tracklets} tracklets, {r.video_seconds:.0f} s of video "
               f"in {r.elapsed_s:.0f} s")
-    print("\n".join(summarize(service, cameras)))
-    print(f"demo ready in {time.perf_counter() - t0:.0f} s")
+    say("\n".join(summarize(service, cameras)))
+    say(f"demo ready in {time.perf_counter() - t0:.0f} s")
     if options is None:
         return 0
-    print(f"serving on http://{options.host}:{options.port} (Ctrl-C to stop)")
+    say(f"serving on http://{options.host}:{options.port} (Ctrl-C to stop)")
     return serve_service(service, options)

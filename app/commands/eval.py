@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from app.commands._common import say
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -55,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))
     plot_cmc(result["cmc"], out.with_suffix(".png"), title=f"{data.name} CMC")
-    print(f"mAP {100 * result['mAP']:.1f}  Rank-1 {100 * result['rank1']:.1f}  "
+    say(f"mAP {100 * result['mAP']:.1f}  Rank-1 {100 * result['rank1']:.1f}  "
           f"Rank-5 {100 * result['rank5']:.1f}  Rank-10 {100 * result['rank10']:.1f}  "
           f"Rank-20 {100 * result['rank20']:.1f}")
-    print(f"results: {out}  CMC plot: {out.with_suffix('.png')}")
+    say(f"results: {out}  CMC plot: {out.with_suffix('.png')}")
     return 0

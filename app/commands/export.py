@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands._common import say
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -17,5 +19,5 @@ def run(args: argparse.Namespace) -> int:
     from training import export_inference
 
     path = export_inference(args.checkpoint, args.out)
-    print(f"wrote {path}")
+    say(f"wrote {path}")
     return 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, format_seconds, parse_time, progress_bar
+from app.commands._common import (
+    build_service_from_args,
+    format_seconds,
+    parse_time,
+    printable,
+    progress_bar,
+    say,
+)
 from app.settings import add_settings_arguments
 
 
@@ -37,29 +44,30 @@ def _index_all(service, args: argparse.Namespace, start) -> int:  # (ReidService
     from reid.service import iter_videos
 
     def skipped(path, reason: str) -> None:
-        print(f"skipped {path}: {reason.removeprefix('skipped: ')}")
+        say(f"skipped {printable(path)}: {printable(reason.removeprefix('skipped: '))}")
 
     jobs = [(path, args.camera or camera) for root in args.paths
             for path, camera in iter_videos(root, exclude=service.data_dir, on_skip=skipped)]
     if not jobs:
-        print("no video files found")
+        say("no video files found")
         return 1
     for note in service.status().notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     failed = 0
     for i, (path, camera) in enumerate(jobs, start=1):
         with progress_bar(f"[{i}/{len(jobs)}] {path.name}") as update:
             report = service.index_video(path, camera, start, update, actor="cli")
         if report.status == "failed":
             failed += 1
-            print(f"FAILED  {path} ({camera}): {report.error}")
+            say(f"FAILED  {printable(path)} ({printable(camera)}): {printable(report.error)}")
         elif report.status == "duplicate":
-            print(f"skipped {path}: already indexed as video {report.video_id}")
+            say(f"skipped {printable(path)}: already indexed as video {report.video_id}")
         else:
             rate = report.video_seconds / report.elapsed_s if report.elapsed_s else 0.0
-            print(f"indexed {path} as camera {camera!r}: {report.tracklets} tracklets, "
-                  f"{format_seconds(report.video_seconds)} of video in {report.elapsed_s:.1f}s "
-                  f"({rate:.2f}x real time)")
+            say(f"indexed {printable(path)} as camera {printable(repr(camera))}: "
+                f"{report.tracklets} tracklets, "
+                f"{format_seconds(report.video_seconds)} of video in {report.elapsed_s:.1f}s "
+                f"({rate:.2f}x real time)")
     status = service.status()
-    print(f"gallery: {status.videos} videos, {status.tracklets} tracklets in {status.data_dir}")
+    say(f"gallery: {status.videos} videos, {status.tracklets} tracklets in {status.data_dir}")
     return 1 if failed else 0

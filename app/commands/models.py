@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands._common import say
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list the model architectures")
@@ -14,5 +16,5 @@ def run(args: argparse.Namespace) -> int:
     from reid.model import list_models
 
     for name in list_models():
-        print(name)
+        say(name)
     return 0

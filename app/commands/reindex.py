@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, progress_bar
+from app.commands._common import build_service_from_args, progress_bar, say
 from app.settings import add_settings_arguments
 
 
@@ -18,5 +18,5 @@ def run(args: argparse.Namespace) -> int:
     service = build_service_from_args(args)
     with progress_bar("re-embedding") as update:
         n = service.reindex(update, actor="cli")
-    print(f"re-embedded {n} tracklets with {service.embedder.name} ({service.embedder.dim}-d)")
+    say(f"re-embedded {n} tracklets with {service.embedder.name} ({service.embedder.dim}-d)")
     return 0

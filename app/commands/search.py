@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, format_seconds, parse_time
+from app.commands._common import build_service_from_args, format_seconds, parse_time, printable, say
 from app.settings import add_settings_arguments
 
 
@@ -29,18 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import cv2
-
+    from app.cli import UserError
     from reid.service import SearchRequest
 
     images = None
     if args.image:
+        from reid.service.photos import PhotoRejectedError, load_photo
+
         images = []
         for path in args.image:
-            image = cv2.imread(path)
-            if image is None:
-                raise ValueError(f"cannot read image {path}")
-            images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            try:  # size, format and pixel count checked before decoding (no decompression bomb)
+                images.append(load_photo(path))
+            except PhotoRejectedError as exc:
+                raise UserError(f"{printable(path, max_chars=200)}: {exc}") from None
     request = SearchRequest(
         tracklet_id=args.tracklet, images=images, top_k=args.top_k, cameras=args.cameras,
         time_from=parse_time(args.time_from), time_to=parse_time(args.time_to),
@@ -50,15 +51,15 @@ def run(args: argparse.Namespace) -> int:
     )
     service = build_service_from_args(args)
     response = service.search(request, actor="cli")
-    print(f"{len(response.matches)} matches in {response.elapsed_s * 1000:.0f} ms"
+    say(f"{len(response.matches)} matches in {response.elapsed_s * 1000:.0f} ms"
           + (f" ({', '.join(response.notes)})" if response.notes else ""))
     for camera, matches in response.by_camera.items():
-        print(f"camera {camera}:")
+        say(f"camera {printable(camera, max_chars=64)}:")
         for m in matches:
             t = m.tracklet
             when = t.start_time.isoformat(timespec="seconds") if t.start_time else format_seconds(t.start_s)
-            print(f"  #{m.rank:<3} score {m.score:.3f}  tracklet {t.id:<6} at {when} "
+            say(f"  #{m.rank:<3} score {m.score:.3f}  tracklet {t.id:<6} at {when} "
                   f"for {t.duration_s:.1f}s  {t.thumbnail_path or ''}")
     if args.export:
-        print(f"exported: {service.export(response, args.export, actor='cli')}")
+        say(f"exported: {service.export(response, args.export, actor='cli')}")
     return 0

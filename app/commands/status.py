@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args
+from app.commands._common import build_service_from_args, printable, say
 from app.settings import add_settings_arguments
 
 
@@ -17,17 +17,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     service = build_service_from_args(args)
     s = service.status()
-    print(f"data dir:  {s.data_dir}")
-    print(f"detector:  {s.detector}{'  (offline fallback)' if s.detector_fallback else ''}")
-    print(f"embedder:  {s.embedder} [{s.embedder_kind}, {s.descriptor_dim}-d]"
+    say(f"data dir:  {s.data_dir}")
+    say(f"detector:  {s.detector}{'  (offline fallback)' if s.detector_fallback else ''}")
+    say(f"embedder:  {s.embedder} [{s.embedder_kind}, {s.descriptor_dim}-d]"
           f"{'  (offline fallback)' if s.embedder_fallback else ''}")
-    print(f"index:     {s.index_type}")
-    print(f"gallery:   {s.videos} videos, {s.tracklets} tracklets")
+    say(f"index:     {s.index_type}")
+    say(f"gallery:   {s.videos} videos, {s.tracklets} tracklets")
     for camera, n in sorted(s.tracklets_per_camera.items()):
-        print(f"  {camera:<20} {n:>7} tracklets")
+        say(f"  {printable(camera, max_chars=64):<20} {n:>7} tracklets")
     failed = [v for v in service.list_videos() if v.status == "failed"]
     for v in failed:
-        print(f"  failed video {v.id}: {v.path}: {v.error}")
+        say(f"  failed video {v.id}: {printable(v.path)}: {printable(v.error)}")
     for note in s.notes:
-        print(f"note: {note}")
+        say(f"note: {printable(note)}")
     return 0

@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from app.commands._common import say
+
 logger = logging.getLogger(__name__)
 
 
@@ -77,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload))
     speed = stats.frames_processed / max(stats.total_seconds, 1e-9)
-    print(f"{len(tracklets)} tracklets from {stats.frames_processed} frames "
+    say(f"{len(tracklets)} tracklets from {stats.frames_processed} frames "
           f"({speed:.1f} frames/s) -> {args.out}" + (f", {args.annotated}" if args.annotated else ""))
     return 0

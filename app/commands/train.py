@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from app.commands._common import say
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ev = summary.get("last_eval") or {}
     if ev:
-        print(f"mAP {100 * ev['mAP']:.1f}  Rank-1 {100 * ev['rank1']:.1f}  "
+        say(f"mAP {100 * ev['mAP']:.1f}  Rank-1 {100 * ev['rank1']:.1f}  "
               f"({ev['sampling']} sampling, last evaluation)")
-    print(f"run folder: {summary['output_dir']}")
+    say(f"run folder: {summary['output_dir']}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, format_seconds
+from app.commands._common import build_service_from_args, format_seconds, printable, say
 from app.settings import add_settings_arguments
 
 
@@ -18,13 +18,14 @@ def run(args: argparse.Namespace) -> int:
     service = build_service_from_args(args)
     videos = service.list_videos()
     if not videos:
-        print(f"no videos in {service.data_dir}")
+        say(f"no videos in {service.data_dir}")
         return 0
     counts = service.store.stats()["tracklets_per_video"]
-    print(f"{'id':>5}  {'camera':<16}{'status':<10}{'length':>9}{'tracklets':>10}  path")
+    say(f"{'id':>5}  {'camera':<16}{'status':<10}{'length':>9}{'tracklets':>10}  path")
     for v in videos:
         n = counts.get(v.id, 0)
         length = format_seconds(v.duration_s) if v.duration_s else "-"
-        print(f"{v.id:>5}  {v.camera:<16}{v.status:<10}{length:>9}{n:>10}  {v.path}"
-              + (f"\n{'':>7}error: {v.error}" if v.error else ""))
+        say(f"{v.id:>5}  {printable(v.camera, max_chars=64):<16}{v.status:<10}{length:>9}{n:>10}  "
+            f"{printable(v.path)}"
+            + (f"\n{'':>7}error: {printable(v.error)}" if v.error else ""))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from app.commands._common import say
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("weights", help="list model weights and whether they are local; fetch them")
@@ -20,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for s in weights_status():
             where = str(s.path) if s.available else "not on this machine (reid weights fetch " + s.name + ")"
-            print(f"{s.name:<22} {s.used_for}\n{'':<22} from: {s.origin}\n{'':<22} local: {where}")
+            say(f"{s.name:<22} {s.used_for}\n{'':<22} from: {s.origin}\n{'':<22} local: {where}")
         return 0
     for name in args.names:
-        print(f"{name}: {fetch_weights(name)}")
+        say(f"{name}: {fetch_weights(name)}")
     return 0
