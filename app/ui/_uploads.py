@@ -331,13 +331,13 @@ class UploadSpace:
         if p.is_relative_to(self.cache_dir.resolve()) and p.is_file():
             p.unlink(missing_ok=True)
 
-    def sweep(self, *, force: bool = False) -> int:
+    def sweep(self, *, force: bool = False, now: float | None = None) -> int:
         """Remove abandoned uploads; returns the number of files removed.
 
         Abandoned: in the cache, older than ``abandoned_after_s``; in ``uploads_dir``, older than
         that and not the source of any indexed video. Runs at most every ``sweep_every_s`` unless
         ``force``. Age counts from the later of modification and inode change (a fresh copy or
-        link of an old file is fresh).
+        link of an old file is fresh); ``now`` is the POSIX time to measure it at (default: now).
         """
         lim = self.limits
         with self._lock:
@@ -346,7 +346,7 @@ class UploadSpace:
                 return 0
             self._last_sweep = now_mono
         keep = {str(Path(p).resolve()) for p in self._indexed_paths()}
-        cutoff = time.time() - lim.abandoned_after_s
+        cutoff = (time.time() if now is None else now) - lim.abandoned_after_s
         removed = 0
         for root in self._roots():
             for path, st in list(_walk_files(root)):
