@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from sqlalchemy.exc import IntegrityError
+
 from reid.store._db import Database, open_engine, read_only_url, sqlite_path
 from reid.store._errors import GalleryError, file_error
 from reid.store._identity import (
@@ -163,12 +165,23 @@ def gallery_identity(db: Database, crops_dir: Path, *, created: bool, read_only:
             "one). Put this gallery's own database back (from a backup), or move the data dir "
             "aside and start a new gallery.")
     if gallery_id is None:
-        gallery_id = new_gallery_id()
-        with db.begin() as s:
-            s.merge(StoreMeta(key=GALLERY_ID_KEY, value={"id": gallery_id}))
+        gallery_id = _adopt_gallery_id(db, new_gallery_id())
     if marker != gallery_id and not read_only:
         try:
             write_marker(crops_dir, gallery_id)
         except OSError as exc:
             raise file_error(exc, crops_dir, "writing the gallery marker in") from exc
     return gallery_id
+
+
+def _adopt_gallery_id(db: Database, candidate: str) -> str:
+    """Store ``candidate`` as the gallery id unless another process stored one first; returns
+    the id the database keeps."""
+    try:
+        with db.begin() as s:
+            if s.get(StoreMeta, GALLERY_ID_KEY) is None:
+                s.add(StoreMeta(key=GALLERY_ID_KEY, value={"id": candidate}))
+    except IntegrityError:  # another process inserted its id between our read and write
+        pass
+    with db() as s:
+        return str(s.get(StoreMeta, GALLERY_ID_KEY).value["id"])
