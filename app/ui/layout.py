@@ -59,7 +59,8 @@ def _guard(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
     def translate(exc: BaseException) -> gr.Error:
         if isinstance(exc, gr.Error):
             return exc
-        if isinstance(exc, (cb.UiError, UploadRejectedError)):
+        # user_facing: a GalleryError (read-only, locked or damaged gallery) says what to do
+        if isinstance(exc, (cb.UiError, UploadRejectedError)) or getattr(exc, "user_facing", False):
             # Toasts render HTML: the message quotes user text (names, times), so it is escaped.
             return gr.Error(html_text(exc, 1000), print_exception=False)
         ref = uuid.uuid4().hex[:8]
