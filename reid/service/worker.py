@@ -240,6 +240,7 @@ def _child_main(conn: Connection, factory: ServiceFactory, niceness: int, log_le
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Ctrl-C reaches the whole process group: the parent decides what happens to the job.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     if niceness > 0 and hasattr(os, "nice"):
         try:
             os.nice(niceness)
@@ -262,9 +263,31 @@ def _child_main(conn: Connection, factory: ServiceFactory, niceness: int, log_le
             report = service.index_video(job.path, job.camera, job.start_time,
                                          _progress_sender(conn, job), job.actor)
         except Exception as exc:  # index_video reports bad files itself; this is e.g. a mismatch
-            conn.send(("error", _picklable(exc)))
+            _send(conn, ("error", _picklable(exc)))
             continue
-        conn.send(("report", report))
+        _send(conn, ("report", report))
+
+
+def _exit_with_parent(poll_s: float = 0.5) -> None:
+    """Exit as soon as the parent is gone: a killed ``reid index`` or ``reid serve`` must not
+    leave its worker finishing (or failing) a job in the background; the job then stays
+    ``indexing`` and the next run resumes it, as after a kill of a single process."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="reid-worker-parent-watch", daemon=True).start()
+
+
+def _send(conn: Connection, message: tuple) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the parent is gone (BrokenPipeError): nobody wants this job any more
+        os._exit(1)
 
 
 def _progress_sender(conn: Connection, job: IndexJobSpec) -> ProgressFn:
@@ -278,7 +301,7 @@ def _progress_sender(conn: Connection, job: IndexJobSpec) -> ProgressFn:
         if fraction < 0.97 and now - last[0] < _PROGRESS_INTERVAL_S:
             return
         last[0] = now
-        conn.send(("progress", float(fraction), str(message)))
+        _send(conn, ("progress", float(fraction), str(message)))
 
     return progress
 
