@@ -525,14 +525,15 @@ class VectorIndex:
         return self.file_sha256
 
     @classmethod
-    def load(cls, path: str | Path, config: IndexConfig | None = None) -> VectorIndex:
+    def load(cls, path: str | Path, config: IndexConfig | None = None, *,
+             digest: bool = True) -> VectorIndex:
         """Read an index written by ``save``; raises ``IndexFileError`` if unreadable.
 
         ``config`` sets search-time parameters (nprobe, efSearch, refine factor) and later growth;
         the stored structure is used as written. IVF files of the first layout (ids in
         ``IndexIDMap2``, unreliable after removals) are refused so that the store rebuilds them.
-        The file is read once, as a stream (never memory-mapped), and its sha256 is computed on
-        the way (``file_sha256``) for the caller to compare with the recorded one.
+        The file is read once, as a stream (never memory-mapped); with ``digest`` its sha256 is
+        computed on the way (``file_sha256``) for the caller to compare with the recorded one.
         """
         path = Path(path)
         try:
@@ -541,16 +542,16 @@ class VectorIndex:
             raise IndexFileError(f"cannot read vector index {path}: {exc}") from exc
         try:
             with f:
-                reader = _HashingReader(f)
+                reader = _HashingReader(f) if digest else f
                 header, blobs, proj = _read_parts(reader, os.fstat(f.fileno()).st_size)
-                while reader.read(1 << 20):  # trailing bytes count in the checksum too
+                while digest and reader.read(1 << 20):  # trailing bytes count in the checksum
                     pass
         except Exception as exc:  # faiss raises RuntimeError with C++ text; json/struct others
             raise IndexFileError(f"vector index {path} is corrupt ({exc})") from exc
         index = cls(int(header["dim"]), config)
         index.kind, index._main, index._proj = header["kind"], blobs[0], proj
         index._refine = blobs[1] if len(blobs) > 1 else None
-        index.file_sha256 = reader.hexdigest()
+        index.file_sha256 = reader.hexdigest() if digest else None
         return index
 
 

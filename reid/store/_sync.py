@@ -51,6 +51,11 @@ def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: 
     atomic_write_bytes(meta_path, [json.dumps(meta, indent=2, sort_keys=True).encode()])
 
 
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _checksum_problem(index_path: Path, meta: dict) -> str | None:
     """Why ``index_path`` does not match the size and sha256 in ``meta`` (None: it matches). The
     size is compared first; the hash streams the file. An index without a recorded checksum
@@ -82,19 +87,23 @@ def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: 
         report.actions.append(f"{meta_path.name} belongs to another gallery than the database")
         return None
     try:
+        before = _identity(index_path)
         problem = _checksum_problem(index_path, meta)
         if problem is not None:
             report.actions.append(problem)
             return None
-        index = VectorIndex.load(index_path, config)
+        # verified first, so FAISS never parses damaged bytes; the same file (a writer replaces
+        # it by renaming a new one over it) is then loaded without hashing it again
+        index = VectorIndex.load(index_path, config, digest=False)
+        if _identity(index_path) != before:
+            report.actions.append(f"{index_path.name} changed while it was read")
+            return None
+        index.file_sha256 = meta["sha256"]
     except OSError as exc:
         report.actions.append(f"cannot read {index_path.name}: {exc}")
         return None
     except IndexFileError as exc:
         report.actions.append(str(exc))
-        return None
-    if isinstance(meta.get("sha256"), str) and index.file_sha256 != meta["sha256"]:
-        report.actions.append(f"{index_path.name} changed while it was read")
         return None
     if index.dim != int(fingerprint["dim"]):
         report.actions.append(f"index dimension {index.dim} != fingerprint dim {fingerprint['dim']}")
@@ -133,7 +142,12 @@ def sync_index(
     report = RepairReport()
     if fingerprint is None:
         return None, report
-    index = _load_or_none(index_path, meta_path, fingerprint, config, report, gallery_id)
+    for _attempt in range(3):  # a writer may be replacing the files as we read: read again
+        meta_before, attempt = read_index_meta(meta_path), RepairReport()
+        index = _load_or_none(index_path, meta_path, fingerprint, config, attempt, gallery_id)
+        if index is not None or read_index_meta(meta_path) == meta_before:
+            break
+    report.actions += attempt.actions
     db_ids = np.asarray(db_ids, dtype=np.int64)
     if index is not None:
         have = index.ids()
