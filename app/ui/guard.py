@@ -30,7 +30,9 @@ What it enforces, in this order, before the request reaches Gradio or the JSON A
    from this origin.
 
 Refusals are small JSON bodies ``{"error": {"status": int, "message": str}}``; anything quoted from
-the request in them is clipped to ``MAX_ECHO`` characters.
+the request in them is clipped to ``MAX_ECHO`` characters. Error responses of the app itself
+(FastAPI's 422 quotes the whole offending input) longer than 4 KB, or compressed, are replaced by
+such a body with the first ``MAX_ECHO`` characters of theirs (or the status phrase).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import binascii
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import math
 import os
@@ -48,9 +51,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +67,16 @@ Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_ECHO = 200  # characters of user input an error message may quote
+_MAX_ERROR_BODY = 4096  # bytes of an error response passed on as it is
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
 _UPLOAD_PATHS = frozenset({"/gradio_api/upload", "/gradio_api/upload/", "/upload", "/upload/"})
 _LOGIN_PATHS = frozenset({"/login", "/login/"})
 _LOGOUT_PATHS = frozenset({"/logout", "/logout/"})
-_FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/")
+# Routes that send back files (Gradio's file, proxy and run-history routes).
+_FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/",
+                  "/gradio_api/proxy=", "/proxy=", "/gradio_api/run-history/records/")
 # Types a browser only ever renders as media (no script): kept for an attachment's Content-Type
 # so that previews of uploaded photos and videos still show.
 _MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
@@ -342,12 +349,14 @@ class HttpGuard:
             return False
         for prefix in _FILE_PREFIXES:
             if path.startswith(prefix):
-                raw = unquote(path[len(prefix):])
+                raw = path[len(prefix):]  # already percent-decoded, as Gradio reads it
                 break
         else:
             return False
+        if not os.path.isabs(raw):
+            return False  # URLs (proxied), relative paths: never the gallery's own
         try:
-            real = Path(os.path.realpath(raw if os.path.isabs(raw) else os.path.join(os.getcwd(), raw)))
+            real = Path(os.path.realpath(raw))
         except (OSError, ValueError):
             return False
         if self._cache_dir is not None and real.is_relative_to(self._cache_dir):
@@ -358,8 +367,6 @@ class HttpGuard:
     @staticmethod
     async def _answer(send: Send, status: int, message: str,
                       headers: dict[str, str] | None = None) -> None:
-        import json
-
         body = json.dumps({"error": {"status": status, "message": message}}).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
@@ -459,6 +466,8 @@ class HttpGuard:
                     return {"type": "http.disconnect"}
             return message
 
+        error: dict[str, Any] = {}  # an error response held back until its body is known
+
         async def guarded_send(message: Message) -> None:
             if state["cut"]:
                 return  # the 413 has been sent; drop what the app still says
@@ -470,6 +479,35 @@ class HttpGuard:
                 message["headers"] = _with_security_headers(
                     list(message.get("headers") or ()), file_route=file_route,
                     own_media=own_media, nosniff=secure_json)
+                if message["status"] >= 400:
+                    error.update(start=message, body=b"", size=0)
+                    return
+            elif message["type"] == "http.response.body" and error:
+                # Error bodies may quote the request (FastAPI's 422 does, in full): keep
+                # ``_MAX_ERROR_BODY`` bytes of them, then answer a clipped message instead.
+                chunk = message.get("body", b"")
+                error["size"] += len(chunk)
+                if len(error["body"]) <= _MAX_ERROR_BODY:
+                    error["body"] += chunk[:_MAX_ERROR_BODY + 1]
+                if message.get("more_body", False):
+                    return
+                start, body = error.pop("start"), error["body"]
+                encoded = any(k.lower() == b"content-encoding" for k, _ in start["headers"])
+                if error["size"] > _MAX_ERROR_BODY or encoded:
+                    # A compressed body may expand to anything: say only what went wrong.
+                    text = (_phrase(start["status"]) if encoded
+                            else body.decode("utf-8", "replace"))
+                    body = json.dumps({"error": {"status": start["status"],
+                                                 "message": clip(text)}}).encode()
+                    start["headers"] = [(k, v) for k, v in start["headers"]
+                                        if k.lower() not in (b"content-length", b"content-type",
+                                                             b"content-encoding")]
+                    start["headers"] += [(b"content-type", b"application/json"),
+                                         (b"content-length", str(len(body)).encode())]
+                error.clear()
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return
             await send(message)
 
         await self.app(scope, guarded_receive, guarded_send)
@@ -498,6 +536,13 @@ class HttpGuard:
         raw = _with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
         await send({"type": "http.response.start", "status": 302, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
 
 
 def _too_large(limit: int) -> str:

@@ -358,6 +358,13 @@ def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
             assert len(r.text) < 2000, (r.status_code, len(r.text))
         r = client.get("/api/v1/" + "b" * 5000)
         assert r.status_code == 404 and len(r.text) < 2000
+        # Gradio's own validation errors quote the whole input (FastAPI's 422), compressed or not.
+        for encoding in ("identity", "gzip, br"):
+            for path, body in (("/gradio_api/run/predict", {"data": long}),
+                               ("/gradio_api/queue/join", {"data": [], "fn_index": long})):
+                r = client.post(path, json=body, headers={"Accept-Encoding": encoding})
+                assert 400 <= r.status_code < 500 and len(r.text) < 2000, (path, r.status_code,
+                                                                          len(r.text))
 
 
 # ------------------------------------------------------------ the guard's rules, in process
@@ -396,3 +403,31 @@ def test_login_lockout_doubles_and_is_forgotten() -> None:
     key = LoginThrottle.client_key
     assert key("2001:db8::1") == key("2001:db8::ffff") != key("2001:db8:0:1::1")
     assert key("::ffff:10.0.0.1") == "10.0.0.1"
+
+
+def test_websocket_handshakes_are_guarded() -> None:
+    import asyncio
+
+    from app.ui.guard import GuardPolicy, HttpGuard
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "websocket.accept"})
+
+    async def handshake(headers: dict[str, str]) -> str:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        async def receive() -> dict:
+            return {"type": "websocket.connect"}
+
+        scope = {"type": "websocket", "path": "/gradio_api/queue/join", "client": ("127.0.0.1", 1),
+                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+        await HttpGuard(app, GuardPolicy())(scope, receive, send)
+        return sent[0]["type"]
+
+    ours = {"Host": "127.0.0.1:7860", "Origin": "http://127.0.0.1:7860"}
+    assert asyncio.run(handshake(ours)) == "websocket.accept"
+    assert asyncio.run(handshake({**ours, "Host": "evil.example:7860"})) == "websocket.close"
+    assert asyncio.run(handshake({**ours, "Origin": "http://evil.example"})) == "websocket.close"
