@@ -12,8 +12,8 @@ What it enforces, in this order, before the request reaches Gradio or the JSON A
    must be same-origin. Clients that send none of these (curl, scripts) pass. Otherwise 403.
 3. **Body size**, before anything reads the body and before any login check: a
    ``Content-Length`` over the route's limit is 413 at once; a chunked body is counted while it
-   streams and cut off (413, connection closed) at the limit. Limits: ``/api/v1`` 64 KiB, Gradio
-   uploads ``upload_body_limit``, every other request ``form_body_limit``.
+   streams and cut off (413, connection closed) at the limit. Limits: ``/api/v1`` and ``/login``
+   64 KiB, Gradio uploads ``upload_body_limit``, every other request ``form_body_limit``.
 4. **Login throttling** per client address (an IPv6 /64 counts as one client): Gradio's
    ``POST /login`` and ``/api/v1`` requests with HTTP Basic credentials. After ``free_failures``
    failures in a row, each further failure locks the address out for ``base_s`` doubled per
@@ -338,6 +338,8 @@ class HttpGuard:
             return self.policy.api_body_limit
         if path in _UPLOAD_PATHS:
             return self.policy.upload_body_limit
+        if path in _LOGIN_PATHS:
+            return self.policy.api_body_limit
         return self.policy.form_body_limit
 
     def _is_api(self, path: str) -> bool:

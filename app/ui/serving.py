@@ -239,6 +239,9 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     kwargs = mount_kwargs(data_dir, options, default_css_path())
     cache = gradio_cache_dir(data_dir)
     _make_private_dir(cache)
+    if (data_dir / ".gradio").is_dir():
+        logger.warning("%s is the upload cache of an older version (no longer served or used); "
+                       "delete it to free the space", data_dir / ".gradio")
     os.environ["GRADIO_TEMP_DIR"] = str(cache)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
@@ -256,7 +259,10 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     # default covers the light events (listing, status).
     demo.queue(default_concurrency_limit=8, max_size=256)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    add_api(app, service, auth=options.auth, loopback_only=is_loopback(options.host),
+    # The guard added below checks Host names first (including --allowed-host ones); the API's
+    # own loopback check stays for a plain loopback server.
+    add_api(app, service, auth=options.auth,
+            loopback_only=is_loopback(options.host) and not options.allowed_hosts,
             search_threads=options.api_search_threads)
     app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
     from starlette.routing import Mount
