@@ -89,14 +89,19 @@ def uploaded_original(video_path: str | Path, uploads_dir: Path) -> Path | None:
 
 
 def _video_ids_in_export(path: Path) -> set[int]:
-    """The ``video_id`` values listed in an export file (CSV, JSON or a zip holding either)."""
+    """The ``video_id`` values an export file names: its matches' and its query's (CSV, JSON or a
+    zip holding either)."""
     def from_json(text: str) -> set[int]:
         data = json.loads(text)
-        return {int(m["video_id"]) for m in data.get("matches", []) if m.get("video_id") is not None}
+        ids = {int(m["video_id"]) for m in data.get("matches", []) if m.get("video_id") is not None}
+        query = data.get("query") or {}
+        if query.get("video_id") is not None:
+            ids.add(int(query["video_id"]))
+        return ids
 
     def from_csv(text: str) -> set[int]:
         out = set()
-        for row in csv.DictReader(io.StringIO(text)):
+        for row in csv.DictReader(io.StringIO(text, newline="")):
             value = str(row.get("video_id") or "").lstrip("'")
             if value.isdigit():
                 out.add(int(value))
@@ -106,7 +111,7 @@ def _video_ids_in_export(path: Path) -> set[int]:
     if suffix == ".json":
         return from_json(path.read_text(encoding="utf-8"))
     if suffix == ".csv":
-        return from_csv(path.read_text(encoding="utf-8"))
+        return from_csv(path.read_bytes().decode("utf-8"))
     if suffix == ".zip":
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
@@ -117,11 +122,16 @@ def _video_ids_in_export(path: Path) -> set[int]:
     return set()
 
 
-def exports_naming_video(exports_dir: Path, video_id: int) -> list[Path]:
-    """Export files under ``exports_dir`` that list a match from video ``video_id`` (they hold its
-    crops, clips or times, so they go with it). Unreadable exports are kept and logged."""
+def exports_naming_video(exports_dir: Path, video_id: int, tracklet_ids: Iterable[int] = ()) -> list[Path]:
+    """Export files under ``exports_dir`` that hold something of video ``video_id``: a match from
+    it, or a query person from it (``matches_t<tracklet id>_...``, one of ``tracklet_ids``). They
+    hold its crops, clips or times, so they go with it. Unreadable exports are kept and logged."""
+    prefixes = tuple(f"matches_t{int(t)}_" for t in tracklet_ids)
     found = []
     for path, _st in _files(exports_dir):
+        if prefixes and path.name.startswith(prefixes):
+            found.append(path)
+            continue
         try:
             if int(video_id) in _video_ids_in_export(path):
                 found.append(path)

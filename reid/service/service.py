@@ -253,7 +253,7 @@ class ReidService:
             if original is not None:
                 own.append(original)
             copies = _cleanup.copies_by_content(own, [Path(d) for d in cache_dirs])
-            exports = _cleanup.exports_naming_video(self.data_dir / "exports", video_id)
+            exports = _cleanup.exports_naming_video(self.data_dir / "exports", video_id, ids)
             removed = self.store.delete_video(video_id, actor=actor)
         others = {str(Path(v.path).resolve()) for v in self.store.list_videos()}
         with self._render_lock:
