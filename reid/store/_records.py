@@ -116,6 +116,7 @@ class RepairReport:
     added: int = 0
     removed: int = 0
     rebuilt: bool = False
+    max_index_id: int = 0  # the largest id the index file held before repair (0: none read)
 
     @property
     def changed(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import threading
 import zlib
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 
 from reid.store._codec import decode_boxes, decode_descriptor, encode_boxes, encode_descriptor
 from reid.store._errors import GalleryError, file_error
@@ -69,6 +70,20 @@ def _normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(x).all() or (norms == 0).any():
         raise ValueError("descriptors contain NaN/inf or zero vectors")
     return np.ascontiguousarray(x / norms)
+
+
+def _max_number(folder: Path, prefix: str) -> int:
+    """The largest ``N`` among entries of ``folder`` named ``<prefix>N`` or ``<prefix>N.ext``."""
+    best = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        stem = entry.name.split(".", 1)[0]
+        if stem.startswith(prefix) and stem[len(prefix):].isdigit():
+            best = max(best, int(stem[len(prefix):]))
+    return best
 
 
 def _checked_descriptor(blob: bytes | None, dim: int) -> np.ndarray | None:
@@ -131,6 +146,8 @@ class Store:
                                                read_only=self.read_only)
             self._index: VectorIndex | None = None
             self.repair_report: RepairReport = self.check_index()
+            if not self.read_only:
+                self._reserve_ids()
         except BaseException:
             self._session.dispose()
             raise
@@ -139,6 +156,29 @@ class Store:
     def close(self) -> None:
         """Release the database connections."""
         self._session.dispose()
+
+    def _reserve_ids(self) -> None:
+        """Never give again an id that files in the data dir still use (``crops/<video id>/``,
+        ``clips/tracklet_<id>.*``, the vector index): after a database restored from an older
+        backup, new videos would otherwise reuse the ids of the lost ones and mix their crops."""
+        if self._session.engine.dialect.name != "sqlite":
+            return
+        used = {"videos": _max_number(self.crops_dir, ""),
+                "tracklets": max(_max_number(self.data_dir / "clips", "tracklet_"),
+                                 self.repair_report.max_index_id)}
+        with self._session() as s:
+            seq = dict(s.execute(text("SELECT name, seq FROM sqlite_sequence")).all())
+        todo = {table: n for table, n in used.items() if n > int(seq.get(table) or 0)}
+        if not todo:
+            return
+        with self._session.begin() as s:
+            for table, n in todo.items():
+                s.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
+                s.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"),
+                          {"t": table, "n": n})
+        logger.warning("files in %s use %s ids beyond the database's (restored from an older "
+                       "backup?); new ids start after them", self.data_dir,
+                       ", ".join(f"{t} up to {n}" for t, n in todo.items()))
 
     def require_writable(self) -> None:
         """Raise ``GalleryError`` when the gallery was opened read-only."""

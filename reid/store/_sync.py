@@ -151,6 +151,7 @@ def sync_index(
     db_ids = np.asarray(db_ids, dtype=np.int64)
     if index is not None:
         have = index.ids()
+        report.max_index_id = int(have.max()) if have.size else 0
         missing, extra = np.setdiff1d(db_ids, have), np.setdiff1d(have, db_ids)
         if index.kind != config.target_kind(len(db_ids)):
             report.actions.append(f"index kind {index.kind!r} does not match the configuration")

@@ -128,6 +128,30 @@ def test_lost_or_replaced_database_is_refused_not_restarted(tmp_path, loss):
             assert not store.repair_report.changed
 
 
+def test_database_restored_from_an_older_backup_never_reuses_ids(tmp_path):
+    """The recovery the messages advise: ids of videos and tracklets lost with the newer
+    database still name crops, clips and vectors, so they are not given again."""
+    with Store(tmp_path) as store:
+        gallery_with_crops(store, cameras=1, seed=1)
+    drop_wal(tmp_path)
+    shutil.copyfile(tmp_path / "reid.db", tmp_path / "backup.db")
+    with Store(tmp_path) as store:
+        lost = gallery_with_crops(store, cameras=2, seed=2)  # indexed after the backup
+        lost_videos = {v.id for v in store.list_videos()} - {store.list_videos()[0].id}
+        (tmp_path / "clips").mkdir()
+        (tmp_path / "clips" / f"tracklet_{max(lost)}.webm").write_bytes(b"clip of a lost one")
+    drop_wal(tmp_path)
+    lost_crops = {p: p.read_bytes() for v in lost_videos
+                  for p in (tmp_path / "crops" / str(v)).rglob("*") if p.is_file()}
+    shutil.copyfile(tmp_path / "backup.db", tmp_path / "reid.db")  # the restore
+    with Store(tmp_path) as store:
+        fresh = gallery_with_crops(store, cameras=2, seed=3)
+        new_videos = {v.id for v in store.list_videos()} - {store.list_videos()[0].id}
+        assert not new_videos & lost_videos, (new_videos, lost_videos)
+        assert min(fresh) > max(lost)
+    assert {p: p.read_bytes() for p in lost_crops} == lost_crops  # nothing mixed in
+
+
 def test_database_deleted_or_replaced_while_open_is_noticed(tmp_path):
     """SQLite would go on writing into the unlinked file (lost when the process ends)."""
     with Store(tmp_path / "other") as other:
