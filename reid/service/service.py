@@ -83,6 +83,8 @@ class ReidService:
         The worker starts with the first job and indexes at ``niceness`` lower CPU priority. A
         crash of the worker marks that video failed and the next job gets a new worker. Returns
         False (indexing stays in this process) when the service has no ``worker_factory``.
+        The worker is started with ``spawn``: a program calling this from a script must guard its
+        main code with ``if __name__ == "__main__":`` (``reid`` and ``python -m app`` do).
         """
         if self._worker_factory is None:
             logger.warning("no worker factory: indexing runs inside this process")
@@ -97,10 +99,13 @@ class ReidService:
         return self._worker is not None
 
     def close(self) -> None:
-        """Stop the indexing worker process, if any (after its current job)."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close()
+        """Stop the indexing worker process, if any; later indexing jobs fail with a message.
+
+        A job still running 10 s later is abandoned: its video stays ``indexing`` and the next
+        run indexes it again.
+        """
+        if self._worker is not None:
+            self._worker.close()
 
     # ------------------------------------------------------------------ ingest
     def index_video(

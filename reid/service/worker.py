@@ -106,6 +106,7 @@ class IndexWorker:
         self._process: Any = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._closing = False
 
     @property
     def pid(self) -> int | None:
@@ -121,6 +122,8 @@ class IndexWorker:
             Exception: what the child's ``index_video`` raised (e.g. an embedder mismatch).
         """
         with self._lock:
+            if self._closing:
+                raise WorkerError("the indexing worker is closed (the program is shutting down)")
             try:
                 conn = self._ensure_started(progress, job)
                 conn.send(job)
@@ -134,9 +137,20 @@ class IndexWorker:
         return value
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Stop the child (after its current job, at most ``timeout_s`` seconds later)."""
-        with self._lock:
-            self._stop(kill=False, timeout_s=timeout_s)
+        """Stop the child: at once when idle; a job still running after ``timeout_s`` seconds is
+        abandoned (its ``submit`` raises ``WorkerError``; the video stays ``indexing``, to be
+        resumed by the next run, as after a kill)."""
+        self._closing = True
+        if self._lock.acquire(timeout=timeout_s):
+            try:
+                self._stop(kill=False, timeout_s=timeout_s)
+            finally:
+                self._lock.release()
+            return
+        process = self._process
+        if process is not None and process.is_alive():
+            logger.warning("stopping the indexing worker in the middle of a job")
+            process.kill()
 
     def __enter__(self) -> IndexWorker:
         return self
@@ -180,6 +194,8 @@ class IndexWorker:
             if message[0] in ("died", "timeout"):
                 hung = message[0] == "timeout"
                 code = self._reap()
+                if self._closing:
+                    raise WorkerError("indexing was interrupted: the program is shutting down")
                 what = (f"stopped answering for {self._stall_timeout_s:.0f} s" if hung
                         else f"crashed ({describe_exit(code)})")
                 raise WorkerCrashedError(f"the indexing worker {what} while indexing this video",
