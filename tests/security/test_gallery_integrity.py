@@ -310,6 +310,42 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
     assert after == before
 
 
+def _read_only_mount_works(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    cmd = f"mount --bind {probe} {probe} && mount -o remount,ro,bind {probe} && ! touch {probe}/x"
+    try:
+        return subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def test_gallery_on_a_read_only_mount_is_searchable_and_refuses_writes(tmp_path):
+    """A real read-only file system (a private bind mount), through the CLI."""
+    if shutil.which("unshare") is None or not _read_only_mount_works(tmp_path):
+        pytest.skip("needs `unshare -m` and mount rights to make a read-only bind mount")
+    data = tmp_path / "gallery"
+    with Store(data) as store:
+        gallery_with_crops(store)
+    drop_wal(data)
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    env = " ".join(f"{k}={v}" for k, v in (("YOLO_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1"),
+                                           ("YOLO_AUTOINSTALL", "False")))
+    script = (f"mount --bind {data} {data} && mount -o remount,ro,bind {data} && cd {ROOT} && "
+              f"{env} {sys.executable} -m app status --data-dir {data} > {tmp_path}/status.out "
+              f"2> {tmp_path}/status.err; echo $? > {tmp_path}/status.rc; "
+              f"{env} {sys.executable} -m app delete 1 --data-dir {data} > {tmp_path}/delete.out "
+              f"2> {tmp_path}/delete.err; echo $? > {tmp_path}/delete.rc")
+    subprocess.run(["unshare", "-m", "sh", "-c", script], timeout=900, check=True)
+    status_err = (tmp_path / "status.err").read_text()
+    assert (tmp_path / "status.rc").read_text().strip() == "0", status_err
+    assert "8 tracklets" in (tmp_path / "status.out").read_text()
+    assert (tmp_path / "delete.rc").read_text().strip() != "0"
+    assert_clear((tmp_path / "delete.err").read_text(), "read-only", "write access")
+    assert {p: p.read_bytes() for p in before} == before
+
+
 # ------------------------------------------------------ deleted cameras leave the camera lists
 def test_deleting_the_last_video_of_a_camera_removes_the_camera(tmp_path):
     with Store(tmp_path) as store:
