@@ -24,8 +24,11 @@ def new_gallery_id() -> str:
 
 def read_marker(crops_dir: Path) -> str | None:
     """The gallery id recorded in ``crops/.gallery-id``, or None when absent or unreadable."""
+    marker = Path(crops_dir) / MARKER_NAME
     try:
-        text = (Path(crops_dir) / MARKER_NAME).read_text().strip()
+        if not marker.is_file() or marker.stat().st_size > 1024:
+            return None
+        text = marker.read_text().strip()
     except (OSError, UnicodeDecodeError):
         return None
     return text or None

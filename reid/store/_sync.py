@@ -17,14 +17,18 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["read_index_meta", "sync_index", "write_index_files"]
 
+_MAX_META_BYTES = 1 << 20  # vectors.json is a few hundred bytes
 # Rebuild from scratch rather than patch when more than this share of the ids differ.
 _REBUILD_SHARE = 0.5
 
 
 def read_index_meta(path: Path) -> dict | None:
     """``vectors.json`` as a dict, or None when missing or unreadable."""
+    path = Path(path)
     try:
-        meta = json.loads(Path(path).read_text())
+        if not path.is_file() or path.stat().st_size > _MAX_META_BYTES:  # no FIFO, no giant
+            return None
+        meta = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
@@ -74,8 +78,8 @@ def _checksum_problem(index_path: Path, meta: dict) -> str | None:
 def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: IndexConfig,
                   report: RepairReport, gallery_id: str | None = None) -> VectorIndex | None:
     meta = read_index_meta(meta_path)
-    if not index_path.exists():
-        report.actions.append(f"{index_path.name} is missing")
+    if not index_path.is_file():
+        report.actions.append(f"{index_path.name} is missing (or not a file)")
         return None
     if meta is None:
         report.actions.append(f"{meta_path.name} is missing or unreadable")
