@@ -131,6 +131,7 @@ def test_rows_for_files_propose_camera_and_start_time() -> None:
 
 def test_index_uploads_progress_per_file_and_errors_do_not_stop_others(
         service: FakeService, videos: dict[str, Path]) -> None:
+    service.index_delay_s = 0.05  # each file takes >= 0.25 s, so the first render sees work left
     files = [str(videos[k]) for k in ("good", "fake", "bad", "boom", "avi")]
     table = cb.rows_for_files(files)
     table[4][1] = "Door 2"
