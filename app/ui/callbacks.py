@@ -294,7 +294,9 @@ def results_view(response: SearchResponse | None) -> ResultsView:
         summary += " Lower the score threshold or widen the filters."
     if response.notes:
         summary += "\n\n" + "\n".join(f"- {md_text(n, 1000)}" for n in response.notes)
-    timeline = timeline_html(seen, highlight=query_ids, title="Where the query person was seen")
+    title = "Where the query person was seen" if response.query is not None \
+        else "Where the matches were seen"
+    timeline = timeline_html(seen, highlight=query_ids, title=title)
     return ResultsView(items, rows, timeline, summary)
 
 

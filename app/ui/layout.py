@@ -261,9 +261,10 @@ def _search_tab() -> dict[str, Any]:
 def _ingest_tab(config: UiConfig) -> dict[str, Any]:
     limit_mb = config.max_upload_bytes / 2**20
     with gr.Tab("Ingest", id="ingest"):
+        quota_gib = config.upload_limits.per_user_bytes / 2**30
         gr.Markdown(f"Upload footage from several cameras at once (video files up to "
-                    f"{limit_mb:.0f} MB each). Set each file's **camera** and, if known, its "
-                    "**start time** (UTC), then press *Index*.")
+                    f"{limit_mb:.0f} MB each, {quota_gib:.0f} GiB per user in 24 hours). Set each "
+                    "file's **camera** and, if known, its **start time** (UTC), then press *Index*.")
         files = gr.File(file_count="multiple", file_types=list(VIDEO_EXTENSIONS),
                         label="Video files", elem_id="reid-upload")
         table = gr.Dataframe(headers=["file", "camera", "start time (UTC, optional)"],
