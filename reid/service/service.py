@@ -129,7 +129,12 @@ class ReidService:
         if self._worker is not None:
             return self._index_in_worker(path, camera, start_time, progress, actor)
         self.store.check_fingerprint(self.embedder.fingerprint)
-        with self._index_lock, self._gallery_write_lock():
+
+        def waiting() -> None:
+            if progress is not None:
+                progress(0.0, f"{path.name}: waiting for another process writing to the gallery")
+
+        with self._index_lock, self._gallery_write_lock(on_wait=waiting):
             content_hash = sha256_file(path)
             existing = self.store.find_video(content_hash)
             if existing is not None and existing.status == "done":
@@ -182,12 +187,15 @@ class ReidService:
         ``pending`` or ``indexing`` was left by the dead worker. Returns its video id.
         """
         video_id = None
-        with self._gallery_write_lock():
-            self.store.check_index()  # the worker may have died between the DB and the index files
-            for video in self.store.list_videos():
-                if video.status in ("pending", "indexing") and Path(video.path) == path:
-                    self.store.update_video(video.id, status="failed", error=message)
-                    video_id = video.id
+        try:
+            with self._gallery_write_lock():
+                self.store.check_index()  # the worker may have died between the DB and the index
+                for video in self.store.list_videos():
+                    if video.status in ("pending", "indexing") and Path(video.path) == path:
+                        self.store.update_video(video.id, status="failed", error=message)
+                        video_id = video.id
+        except Exception:  # e.g. a read-only gallery: the row stays, the next run redoes it
+            logger.exception("could not record the failure of %s", path)
         return video_id
 
     def index_folder(self, root: str | Path, progress: ProgressFn | None = None, actor: str = "cli",
@@ -409,11 +417,13 @@ class ReidService:
         )
 
     @contextmanager
-    def _gallery_write_lock(self) -> Iterator[None]:
+    def _gallery_write_lock(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """One writer per gallery across processes (``flock`` on ``<data_dir>/.write.lock``).
 
         A second ``reid index`` or a server's indexing job waits here instead of interleaving
         with the first; the vector index is reloaded first if another process changed it.
+        While waiting, ``on_wait()`` is called about every half second (a worker process's
+        progress, so that its parent knows it is waiting, not hung).
         """
         import fcntl
 
@@ -423,7 +433,17 @@ class ReidService:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 logger.warning("another process is writing to %s; waiting for it", self.data_dir)
-                fcntl.flock(handle, fcntl.LOCK_EX)
+                if on_wait is None:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                else:
+                    while True:
+                        on_wait()
+                        time.sleep(0.5)
+                        try:
+                            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                            break
+                        except BlockingIOError:
+                            continue
             try:
                 self._refresh_index()
                 yield
