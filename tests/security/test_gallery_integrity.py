@@ -3,10 +3,12 @@
 One test per class of damage, each with the real ``Store`` in a temporary data dir:
 
 - a lost database (deleted, emptied, replaced by an empty SQLite file, or by another gallery's)
-  next to the old gallery's crops and vectors is refused, not silently restarted;
+  next to the old gallery's crops and vectors is refused, not silently restarted; one deleted or
+  replaced while open is noticed; one restored from an older backup never reuses ids;
 - a damaged ``vectors.faiss`` (a few flipped bytes) is noticed by its checksum and rebuilt;
 - a damaged, locked or read-only database, a database that is a directory and a full disk give one
-  clear message naming the file and the recovery, never a raw SQL trace (also through the CLI);
+  clear message naming the file and the recovery, never a raw SQL trace (also through the CLI); a
+  gallery on a read-only mount is still searchable;
 - deleting the last video of a camera removes the camera from the lists.
 """
 
