@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from app.commands._common import say
+from app.commands._common import printable, say
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     info = tracker.info
     annotator = Annotator(args.annotated, info.fps / args.stride, (info.width, info.height)) \
         if args.annotated else None
-    bar = tqdm(total=tracker.total_frames or None, unit="frame", desc=Path(args.video).name)
+    bar = tqdm(total=tracker.total_frames or None, unit="frame",
+               desc=printable(Path(args.video).name, max_chars=60))
 
     def progress(done: int, total: int) -> None:
         bar.update(done - bar.n)

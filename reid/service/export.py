@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reid.service.types import Match, SearchResponse
-from reid.untrusted import csv_cell, safe_filename
+from reid.untrusted import csv_cell, printable, safe_filename
 
 EXPORT_FORMATS = ("csv", "json", "zip")
 
@@ -101,7 +101,7 @@ def write_zip(response: SearchResponse, path: Path, clip_for: Callable[[int], Pa
             try:
                 clip = clip_for(m.tracklet.id)
             except (OSError, ValueError) as exc:
-                missing.append(f"{base}: {exc}")
+                missing.append(f"{base}: {printable(exc, max_chars=300)}")
                 continue
             z.write(clip, f"{base}/" + safe_filename(f"clip{clip.suffix}", default="clip"))
         if missing:
