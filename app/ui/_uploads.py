@@ -191,7 +191,9 @@ def persist_upload(path: str | Path, uploads_dir: Path) -> Path:
     with src.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    name = safe_filename(_CAMERA_UNSAFE.sub("_", src.name), default="video", max_len=120)
+    suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS else ""
+    name = safe_filename(_CAMERA_UNSAFE.sub("_", src.name[: len(src.name) - len(suffix)]),
+                         default="video", max_len=100) + suffix
     dest = Path(uploads_dir) / digest.hexdigest()[:16] / name
     if dest.is_file() and dest.stat().st_size == src.stat().st_size:
         return dest
