@@ -13,7 +13,9 @@ What it enforces, in this order, before the request reaches Gradio or the JSON A
 3. **Body size**, before anything reads the body and before any login check: a
    ``Content-Length`` over the route's limit is 413 at once; a chunked body is counted while it
    streams and cut off (413, connection closed) at the limit. Limits: ``/api/v1`` and ``/login``
-   64 KiB, Gradio uploads ``upload_body_limit``, every other request ``form_body_limit``.
+   64 KiB, Gradio uploads ``upload_body_limit``, every other request ``form_body_limit``; the
+   bodies of all requests in progress (uploads apart) together at most ``total_body_budget``
+   (503 beyond).
 4. **Login throttling** per client address (an IPv6 /64 counts as one client): Gradio's
    ``POST /login`` and ``/api/v1`` requests with HTTP Basic credentials. After ``free_failures``
    failures in a row, each further failure locks the address out for ``base_s`` doubled per
@@ -98,9 +100,13 @@ def host_of(value: str) -> str:
     no trailing dot (``"[::1]:7860"`` → ``"::1"``, ``"Example.org.:80"`` → ``"example.org"``)."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:].split("]", 1)[0]
+        inside, _, port = value[1:].partition("]")
+        return inside if port in ("",) or (port[:1] == ":" and port[1:].isdigit()) else value
     if value.count(":") == 1:
-        value = value.split(":", 1)[0]
+        name, port = value.split(":", 1)
+        if not port.isdigit():
+            return value  # "name:junk" names nothing of ours
+        value = name
     return value.rstrip(".")
 
 
@@ -124,7 +130,9 @@ def _machine_names() -> set[str]:
 class GuardPolicy:
     """What the guard allows. ``allowed_hosts``: extra ``Host`` names (``"*"``: any);
     ``auth``: the server's ``(user, password)`` or None; limits in bytes; ``data_dir``: the
-    gallery (its media files are served inline); ``cache_dir``: Gradio's upload cache."""
+    gallery (its media files are served inline); ``cache_dir``: Gradio's upload cache;
+    ``total_body_budget``: bytes of request bodies (uploads apart) received by all requests in
+    progress together, beyond which a request is cut off with 503."""
 
     bind_host: str = "127.0.0.1"
     allowed_hosts: tuple[str, ...] = ()
@@ -133,6 +141,7 @@ class GuardPolicy:
     api_body_limit: int = 64 * 1024
     form_body_limit: int = 4 * 2**20
     upload_body_limit: int = 32 * 2**30
+    total_body_budget: int = 256 * 2**20
     data_dir: Path | None = None
     cache_dir: Path | None = None
 
@@ -285,6 +294,7 @@ class HttpGuard:
         self._extra = frozenset(host_of(h) for h in policy.allowed_hosts if h.strip())
         self._data_dir = Path(policy.data_dir).resolve() if policy.data_dir else None
         self._cache_dir = Path(policy.cache_dir).resolve() if policy.cache_dir else None
+        self._buffered = 0  # body bytes of requests in progress (not uploads), all together
 
     # ------------------------------------------------------------------------------ checks
     def host_allowed(self, host_header: str | None) -> bool:
@@ -452,20 +462,33 @@ class HttpGuard:
         file_route = path.startswith(_FILE_PREFIXES)
         own_media = file_route and self._own_media(path)
         secure_json = self._is_api(path)
-        state = {"started": False, "cut": False, "received": 0}
+        state = {"started": False, "cut": False, "received": 0, "pooled": 0}
+        # Bodies that the app reads into memory (all but uploads, which Gradio streams to disk)
+        # also count towards a budget shared by all requests at once.
+        pooled = path not in _UPLOAD_PATHS
+
+        async def cut(status: int, message: str, extra: dict[str, str]) -> Message:
+            state["cut"] = True
+            if not state["started"]:
+                state["started"] = True
+                await self._answer(send, status, message, {"connection": "close", **extra})
+            return {"type": "http.disconnect"}
 
         async def guarded_receive() -> Message:
             if state["cut"]:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                state["received"] += len(message.get("body", b""))
+                size = len(message.get("body", b""))
+                state["received"] += size
                 if state["received"] > limit:
-                    state["cut"] = True
-                    if not state["started"]:
-                        state["started"] = True
-                        await self._answer(send, 413, _too_large(limit), {"connection": "close"})
-                    return {"type": "http.disconnect"}
+                    return await cut(413, _too_large(limit), {})
+                if pooled:
+                    if self._buffered + size > self.policy.total_body_budget:
+                        return await cut(503, "the server is busy receiving other requests; "
+                                         "try again in a moment", {"retry-after": "1"})
+                    self._buffered += size
+                    state["pooled"] += size
             return message
 
         error: dict[str, Any] = {}  # an error response held back until its body is known
@@ -512,7 +535,10 @@ class HttpGuard:
                 return
             await send(message)
 
-        await self.app(scope, guarded_receive, guarded_send)
+        try:
+            await self.app(scope, guarded_receive, guarded_send)
+        finally:
+            self._buffered -= state["pooled"]
 
     async def _logout(self, scope: Scope, send: Send, headers: _Headers) -> None:
         from http.cookies import SimpleCookie

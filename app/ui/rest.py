@@ -84,17 +84,18 @@ class SearchBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    tracklet_id: int = Field(ge=1, le=_MAX_ID)
-    top_k: int = Field(default=50, ge=1, le=_MAX_TOP_K)
+    # Strict: JSON numbers only for ids and counts, true/false only for the switches.
+    tracklet_id: int = Field(ge=1, le=_MAX_ID, strict=True)
+    top_k: int = Field(default=50, ge=1, le=_MAX_TOP_K, strict=True)
     cameras: list[_CameraName] | None = Field(default=None, max_length=_MAX_CAMERAS)
     time_from: dt.datetime | None = None
     time_to: dt.datetime | None = None
     min_duration_s: float = Field(default=0.0, ge=0.0, le=1e9)
-    exclude_same_video: bool = False
-    exclude_same_camera: bool = False
+    exclude_same_video: bool = Field(default=False, strict=True)
+    exclude_same_camera: bool = Field(default=False, strict=True)
     score_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-    rerank: bool = False
-    query_expansion: bool = False
+    rerank: bool = Field(default=False, strict=True)
+    query_expansion: bool = Field(default=False, strict=True)
 
     @field_validator("time_from", "time_to")
     @classmethod

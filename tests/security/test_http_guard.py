@@ -337,6 +337,7 @@ def test_absurd_ids_give_400(open_server: ServerProcess, tid: str) -> None:
     '{"tracklet_id": 1, "min_duration_s": NaN}', '{"tracklet_id": 1, "min_duration_s": Infinity}',
     '{"tracklet_id": 1, "top_k": 100000000000000000000}', '{"tracklet_id": 1, "cameras": "cam"}',
     '{"tracklet_id": 1, "score_threshold": NaN}', '[1, 2]', '"text"', 'null',
+    '{"tracklet_id": true}', '{"tracklet_id": "7"}', '{"tracklet_id": 1, "rerank": "yes"}',
 ])
 def test_absurd_search_bodies_give_400(open_server: ServerProcess, body: str) -> None:
     with _client(open_server) as client:
@@ -431,3 +432,52 @@ def test_websocket_handshakes_are_guarded() -> None:
     assert asyncio.run(handshake(ours)) == "websocket.accept"
     assert asyncio.run(handshake({**ours, "Host": "evil.example:7860"})) == "websocket.close"
     assert asyncio.run(handshake({**ours, "Origin": "http://evil.example"})) == "websocket.close"
+
+
+def test_bodies_in_progress_share_one_budget() -> None:
+    import asyncio
+
+    from app.ui.guard import GuardPolicy, HttpGuard
+
+    release = asyncio.Event
+
+    async def main() -> list[int]:
+        hold = release()
+
+        async def app(scope, receive, send) -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return  # cut off
+                if not message.get("more_body"):
+                    break
+            await hold.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        guard = HttpGuard(app, GuardPolicy(form_body_limit=800, total_body_budget=1000))
+
+        async def post() -> int:
+            sent: list[dict] = []
+            parts = [{"type": "http.request", "body": b"x" * 300, "more_body": True},
+                     {"type": "http.request", "body": b"x" * 300, "more_body": False}]
+
+            async def receive() -> dict:
+                await asyncio.sleep(0)
+                return parts.pop(0) if parts else {"type": "http.disconnect"}
+
+            async def send(message: dict) -> None:
+                sent.append(message)
+
+            scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join",
+                     "client": ("127.0.0.1", 1), "headers": [(b"host", b"127.0.0.1:7860")]}
+            await guard(scope, receive, send)
+            return sent[0]["status"]
+
+        first = asyncio.create_task(post())
+        await asyncio.sleep(0.05)
+        second = await post()  # 600 + 600 bytes > 1000 while the first is in progress
+        hold.set()
+        return [await first, second, await post()]
+
+    assert asyncio.run(main()) == [200, 503, 200]
