@@ -11,6 +11,7 @@ also from a real tiny-frame video that crashed OpenCV before the frame checks ex
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -41,6 +42,42 @@ def tiny_video(path: Path) -> Path:
         writer.write(np.full((48, 64, 3), 50 * k, np.uint8))
     writer.release()
     return path
+
+
+class UnguardedHOG:
+    """The project's HOG detector, but calling OpenCV on frames below its 64x128 window first,
+    as the code before the fix did: a real native crash (abort or SIGSEGV) in the worker."""
+
+    name = "hog"
+    batch_size = 2
+
+    def __init__(self) -> None:
+        from tracking.detect import HOGDetector
+
+        self._inner = HOGDetector(workers=1)
+
+    def detect(self, images, frame_indices):
+        for image in images:
+            if image.shape[0] < 128 or image.shape[1] < 64:
+                self._inner._hogs[0].detectMultiScale(image, winStride=(8, 8), padding=(8, 8),
+                                                      scale=1.05)
+        return self._inner.detect(images, frame_indices)
+
+
+@dataclass(frozen=True)
+class UnguardedServiceFactory:
+    """Picklable: the worker's service (HOG + MobileNetV2, stride 2) with :class:`UnguardedHOG`."""
+
+    data_dir: str
+
+    def __call__(self):
+        from app.compose import build_service
+        from app.settings import Settings
+
+        service = build_service(Settings(data_dir=Path(self.data_dir), detector="hog",
+                                         embedder="mobilenet", stride=2))
+        service.detector = UnguardedHOG()
+        return service
 
 
 def videos_by_name(data_dir: Path) -> dict[str, object]:
@@ -119,6 +156,36 @@ def test_the_next_job_gets_a_new_worker_and_searches_see_its_work(
         found = service.search(SearchRequest(tracklet_id=min(ids), top_k=100))
         assert service.store.index.ntotal == len(ids) > 1  # reloaded what the workers wrote
         assert found.matches and {m.tracklet.id for m in found.matches} <= ids
+    finally:
+        service.close()
+
+
+def test_a_real_opencv_crash_in_the_worker_fails_only_that_video(tmp_path: Path) -> None:
+    from reid.embed import create_embedder
+    from reid.service import ReidService
+    from tracking import load_tracking_config
+    from tracking.detect import HOGDetector
+
+    small = tmp_path / "small.avi"  # 128x64: over the 64x64 minimum, under HOG's window
+    writer = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (128, 64))
+    for k in range(4):
+        writer.write(np.random.default_rng(k).integers(0, 255, (64, 128, 3), np.uint8))
+    writer.release()
+    good = scene_video(tmp_path / "good.avi", seed=1)
+    data = tmp_path / "data"
+    service = ReidService(Store(data), HOGDetector(), create_embedder("mobilenet"),
+                          load_tracking_config("bytetrack"), stride=2,
+                          worker_factory=UnguardedServiceFactory(str(data)))
+    try:
+        assert service.use_worker_process()
+        crashed = service.index_video(small)
+        assert crashed.status == "failed", crashed
+        assert "the indexing worker crashed (SIG" in crashed.error, crashed.error
+        report = service.index_video(good)
+        assert report.status == "indexed" and report.tracklets > 0, report
+        statuses = {Path(v.path).name: (v.status, v.error) for v in service.list_videos()}
+        assert statuses["small.avi"] == ("failed", crashed.error)
+        assert statuses["good.avi"] == ("done", None)
     finally:
         service.close()
 
