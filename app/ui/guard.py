@@ -48,8 +48,10 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
+import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -86,6 +88,7 @@ _MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", 
                           "video/x-msvideo", "video/x-matroska", "audio/mpeg", "audio/wav"})
 # The gallery's own generated media (crops, thumbnails, clips) are served inline.
 _OWN_MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mp4", ".webm"})
+_GRADIO_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)/?$")
 _FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; frame-ancestors 'none'"
 
 
@@ -536,9 +539,70 @@ class HttpGuard:
             await send(message)
 
         try:
-            await self.app(scope, guarded_receive, guarded_send)
+            app_receive = guarded_receive
+            if method == "POST" and self.sessions is not None and path.startswith("/gradio_api/"):
+                refusal, app_receive = await self._gradio_call_check(path, guarded_receive)
+                if state["cut"]:
+                    return
+                if refusal is not None:
+                    await self._answer(send, *refusal)
+                    return
+            await self.app(scope, app_receive, guarded_send)
+        except Exception as exc:  # noqa: BLE001 - contained here: one line, no quoted input
+            # Gradio lets some bad inputs escape as exceptions (a 500, and a traceback quoting
+            # the input in the log); say it in one bounded line instead.
+            frames = traceback.extract_tb(exc.__traceback__)[-3:]
+            logger.error("%s %s failed: %s: %s (at %s)", method, clip(path, 100),
+                         type(exc).__name__, clip(exc),
+                         "; ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames))
+            if not state["started"]:
+                state["started"] = True
+                await self._answer(send, 500, "internal error; the details are in the server log")
         finally:
             self._buffered -= state["pooled"]
+
+    async def _gradio_call_check(self, path: str, receive: Receive
+                                 ) -> tuple[tuple[int, str] | None, Receive]:
+        """Refuse a Gradio call of an unknown function (Gradio answers those with a 500):
+        ``(None or (status, message), the receive to pass on)``. A queue join's body (at most
+        the form limit) is read here and replayed to Gradio."""
+        gradio_app = self.sessions() if self.sessions else None
+        if gradio_app is None:
+            return None, receive
+        fns = gradio_app.get_blocks().fns
+        named = _GRADIO_CALL.match(path)
+        fn = None
+        if named:
+            name = named.group(1)
+            fn = next((f for f in fns.values() if f.api_name == name), None)
+            if fn is None:
+                return (404, f"no such API endpoint: {clip(name, 80)!r}"), receive
+        elif path not in ("/gradio_api/queue/join", "/gradio_api/queue/join/"):
+            return None, receive
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None, _replay(message, receive)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            parsed = json.loads(body)
+        except (ValueError, RecursionError):
+            parsed = None  # Gradio's own validation answers it
+        parsed = parsed if isinstance(parsed, dict) else {}
+        fn_index = parsed.get("fn_index")
+        if fn_index is not None and (type(fn_index) is not int or fn_index not in fns):
+            return (400, f"no such function: fn_index {clip(fn_index, 40)}"), receive
+        data = parsed.get("data")
+        fn = fns.get(fn_index, fn) if type(fn_index) is int else fn
+        if fn is not None and isinstance(data, list) and len(data) < len(fn.inputs):
+            # Gradio's direct call routes answer this with a 500 and a traceback.
+            return (400, f"this function takes {len(fn.inputs)} input values, got {len(data)}"), \
+                receive
+        return None, _replay({"type": "http.request", "body": body, "more_body": False}, receive)
 
     async def _logout(self, scope: Scope, send: Send, headers: _Headers) -> None:
         from http.cookies import SimpleCookie
@@ -564,6 +628,16 @@ class HttpGuard:
         raw = _with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
         await send({"type": "http.response.start", "status": 302, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _replay(message: Message, receive: Receive) -> Receive:
+    """A receive that gives ``message`` once, then what ``receive`` gives."""
+    pending = [message]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 def _phrase(status: int) -> str:

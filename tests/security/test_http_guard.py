@@ -195,7 +195,7 @@ def test_oversized_content_length_gets_413_before_the_body(open_server: ServerPr
 
 
 @pytest.mark.parametrize("path", ["/api/v1/search", "/gradio_api/queue/join",
-                                  "/gradio_api/run/predict"])
+                                  "/gradio_api/run/search"])
 def test_chunked_bodies_are_cut_off_and_memory_stays_bounded(open_server: ServerProcess,
                                                              auth_server: ServerProcess,
                                                              path: str) -> None:
@@ -347,6 +347,22 @@ def test_absurd_search_bodies_give_400(open_server: ServerProcess, body: str) ->
         assert r.json()["error"]["status"] == 400
 
 
+@pytest.mark.parametrize("body", [
+    {"data": [], "fn_index": 10**30, "session_hash": "s"}, {"data": [], "fn_index": -1,
+                                                           "session_hash": "s"},
+    {"data": [], "fn_index": "x", "session_hash": "s"}, {"data": [], "fn_index": 99999,
+                                                         "session_hash": "s"},
+])
+def test_absurd_gradio_function_ids_are_not_500(open_server: ServerProcess, body: dict) -> None:
+    with _client(open_server) as client:
+        r = client.post("/gradio_api/queue/join", json=body)
+        assert 400 <= r.status_code < 500, (body, r.status_code, r.text[:200])
+        r = client.post("/gradio_api/run/" + "nosuch" * 50, json={"data": []})
+        assert r.status_code == 404, r.status_code
+        r = client.post("/gradio_api/run/search", json={"data": []})  # too few inputs
+        assert r.status_code == 400, (r.status_code, r.text[:200])
+
+
 def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
     long = "A" * 40_000
     bodies = [{"tracklet_id": 1, long: 1}, {"tracklet_id": 1, "cameras": [long]},
@@ -361,7 +377,7 @@ def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
         assert r.status_code == 404 and len(r.text) < 2000
         # Gradio's own validation errors quote the whole input (FastAPI's 422), compressed or not.
         for encoding in ("identity", "gzip, br"):
-            for path, body in (("/gradio_api/run/predict", {"data": long}),
+            for path, body in (("/gradio_api/run/search", {"data": long}),
                                ("/gradio_api/queue/join", {"data": [], "fn_index": long})):
                 r = client.post(path, json=body, headers={"Accept-Encoding": encoding})
                 assert 400 <= r.status_code < 500 and len(r.text) < 2000, (path, r.status_code,
