@@ -620,7 +620,9 @@ class HttpGuard:
             for name in names:
                 if name in jar:
                     gradio_app.tokens.pop(jar[name].value, None)
-        raw = [(b"location", b"./"), (b"content-length", b"0"), (b"cache-control", b"no-store")]
+        # Relative, so that it also lands on the app's root behind a proxy's path prefix.
+        home = b"../" if scope.get("path", "").endswith("/") else b"./"
+        raw = [(b"location", home), (b"content-length", b"0"), (b"cache-control", b"no-store")]
         for name in names:
             extra = "; Secure; SameSite=none" if "unsecure" not in name else "; SameSite=lax"
             raw.append((b"set-cookie", f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; '
