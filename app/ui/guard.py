@@ -385,7 +385,8 @@ class HttpGuard:
         body = json.dumps({"error": {"status": status, "message": message}}).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-               (b"cache-control", b"no-store")]
+               (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+               (b"referrer-policy", b"same-origin"), (b"cache-control", b"no-store")]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
