@@ -246,7 +246,7 @@ def test_failed_logins_are_throttled_per_client(auth_server: ServerProcess) -> N
         statuses = [r.status_code for r in responses]
         # 5 free failures, then a lock-out that doubles per failure; a slow machine may see a
         # lock expire during the burst, hence a little slack.
-        assert statuses.count(401) <= 8 and statuses.count(429) >= 20, sorted(statuses)
+        assert statuses.count(401) <= 10 and statuses.count(429) >= 15, sorted(statuses)
         assert all(int(r.headers["Retry-After"]) >= 1 for r in responses if r.status_code == 429)
         assert all(r.json()["error"]["status"] == r.status_code for r in responses)
         # Another client is not locked out.
@@ -266,7 +266,7 @@ def test_failed_logins_are_throttled_per_client(auth_server: ServerProcess) -> N
     form = {"username": USER, "password": "guess"}
     with _client(auth_server, "127.0.0.13") as attacker:
         found = [r.status_code for r in _burst(lambda: attacker.post("/login", data=form), 20)]
-        assert found.count(400) <= 8 and found.count(429) >= 10, sorted(found)
+        assert found.count(400) <= 10 and found.count(429) >= 8, sorted(found)
     with _client(auth_server, "127.0.0.14") as other:
         r = other.post("/login", data={"username": USER, "password": PASSWORD})
         assert r.status_code == 200, r.text
