@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from reid.embed import Embedder
 from reid.search import SearchFilters, SearchOptions, search_tracklet, search_vectors
 from reid.service import export as exporting
+from reid.service._isolated import IsolatedCalls
 from reid.service.indexer import IndexJob, run_index_job
 from reid.service.render import render_clip, render_frames
 from reid.service.types import IndexReport, Match, ProgressFn, SearchRequest, SearchResponse, ServiceStatus
@@ -71,6 +73,7 @@ class ReidService:
         self._index_stamp = self._index_file_stamp()
         self._worker_factory = worker_factory
         self._worker: IndexWorker | None = None
+        self._playback: IsolatedCalls | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -91,7 +94,20 @@ class ReidService:
             return False
         if self._worker is None:
             self._worker = IndexWorker(self._worker_factory, niceness=niceness)
+        self.isolate_playback()
         return True
+
+    def isolate_playback(self) -> None:
+        """Render playback clips and frame strips in a child process from now on: they decode the
+        source video again (seeking), and a decoder crash must fail one clip, not this process."""
+        if self._playback is None:
+            self._playback = IsolatedCalls("rendering playback")
+
+    def _native(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, in the playback child when playback is isolated."""
+        if self._playback is None:
+            return fn(*args, **kwargs)
+        return self._playback.call(fn, *args, **kwargs)
 
     @property
     def indexes_in_worker(self) -> bool:
@@ -106,6 +122,8 @@ class ReidService:
         """
         if self._worker is not None:
             self._worker.close()
+        if self._playback is not None:
+            self._playback.close()
 
     # ------------------------------------------------------------------ ingest
     def index_video(
@@ -357,7 +375,8 @@ class ReidService:
             frames, boxes = self.store.get_boxes(tracklet_id)
             video = self.store.get_video(info.video_id)
             out_stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
-            return render_clip(video.path, frames, boxes, out_stem, label=f"{info.camera} #{info.track_id}")
+            return self._native(render_clip, video.path, frames, boxes, out_stem,
+                                label=f"{info.camera} #{info.track_id}")
 
     def _cached_clips(self, tracklet_id: int) -> list[Path]:
         stem = self.data_dir / "clips" / f"tracklet_{tracklet_id}"
@@ -368,7 +387,8 @@ class ReidService:
         info = self.get_tracklet(tracklet_id)
         frames, boxes = self.store.get_boxes(tracklet_id)
         video = self.store.get_video(info.video_id)
-        return render_frames(video.path, frames, boxes, n, label=f"{info.camera} #{info.track_id}")
+        return self._native(render_frames, video.path, frames, boxes, n,
+                            label=f"{info.camera} #{info.track_id}")
 
     # ------------------------------------------------------------------ export
     def export(self, response: SearchResponse, fmt: str, actor: str = "cli") -> Path:
