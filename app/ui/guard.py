@@ -89,6 +89,7 @@ _MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", 
 # The gallery's own generated media (crops, thumbnails, clips) are served inline.
 _OWN_MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mp4", ".webm"})
 _GRADIO_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)/?$")
+_GRADIO_CALL_PREFIXES = ("/gradio_api/run/", "/gradio_api/api/")
 _FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; frame-ancestors 'none'"
 
 
@@ -533,6 +534,8 @@ class HttpGuard:
                                                              b"content-encoding")]
                     start["headers"] += [(b"content-type", b"application/json"),
                                          (b"content-length", str(len(body)).encode())]
+                if start["status"] == 500 and path.startswith(_GRADIO_CALL_PREFIXES):
+                    start["status"] = _gradio_call_status(body)
                 error.clear()
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
@@ -631,6 +634,19 @@ class HttpGuard:
         raw = _with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
         await send({"type": "http.response.start", "status": 302, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _gradio_call_status(body: bytes) -> int:
+    """The status a Gradio API call's 500 should have had: 400 when the handler refused the input
+    with a message for the user (``gr.Error``), 500 for an internal error (the UI's handlers say
+    "internal error" for those, with a reference into the log) or an unreadable body."""
+    try:
+        message = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return 500
+    if not isinstance(message, str) or not message.strip() or "internal error" in message:
+        return 500
+    return 400
 
 
 def _replay(message: Message, receive: Receive) -> Receive:

@@ -363,6 +363,20 @@ def test_absurd_gradio_function_ids_are_not_500(open_server: ServerProcess, body
         assert r.status_code == 400, (r.status_code, r.text[:200])
 
 
+@pytest.mark.parametrize(("api", "data"), [
+    ("list_people", [1]),                                     # no camera named 1
+    ("search", [10**30, 0.5, 10, [], "", "", False, False]),  # absurd person number
+    ("search", [-3, 0.5, 10, [], "year 99999", "", False, False]),
+    ("index_folder", ["/etc/../../nowhere"]),                 # outside the archive roots
+])
+def test_refused_inputs_of_the_ui_api_are_400_not_500(open_server: ServerProcess, api: str,
+                                                      data: list) -> None:
+    with _client(open_server) as client:
+        r = client.post(f"/gradio_api/run/{api}", json={"data": data})
+    assert r.status_code == 400, (api, r.status_code, r.text[:200])
+    assert isinstance(r.json().get("error"), str) and r.json()["error"]
+
+
 def test_errors_do_not_echo_unbounded_input(open_server: ServerProcess) -> None:
     long = "A" * 40_000
     bodies = [{"tracklet_id": 1, long: 1}, {"tracklet_id": 1, "cameras": [long]},
