@@ -325,6 +325,21 @@ class UploadSpace:
                     f"{_gib(lim.min_free_bytes)} free); ask the operator")
             mine[key] = (now, size)
 
+    def room_for(self, n_bytes: int) -> str | None:
+        """None when ``n_bytes`` more still fit the total budget and leave the disk's reserve free;
+        otherwise why not (for an upload request, before its body is read)."""
+        lim = self.limits
+        total = self.used_bytes()
+        if total + n_bytes > lim.total_bytes:
+            return (f"the server's upload space is full ({_gib(total)} of {_gib(lim.total_bytes)} "
+                    "used); delete videos (`reid delete`) or ask the operator")
+        root = self.cache_dir if self.cache_dir is not None and self.cache_dir.is_dir() \
+            else self.uploads_dir.parent
+        if root.is_dir() and shutil.disk_usage(root).free - n_bytes < lim.min_free_bytes:
+            return (f"the server's disk is almost full (less than {_gib(lim.min_free_bytes)} "
+                    "would be left free); ask the operator")
+        return None
+
     def discard(self, path: str | Path) -> None:
         """Remove a refused upload from the cache (never a file outside it)."""
         if self.cache_dir is None:

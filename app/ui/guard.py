@@ -60,6 +60,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_ECHO", "GuardPolicy", "HttpGuard", "LoginThrottle", "clip", "host_of"]
@@ -136,7 +138,8 @@ class GuardPolicy:
     ``auth``: the server's ``(user, password)`` or None; limits in bytes; ``data_dir``: the
     gallery (its media files are served inline); ``cache_dir``: Gradio's upload cache;
     ``total_body_budget``: bytes of request bodies (uploads apart) received by all requests in
-    progress together, beyond which a request is cut off with 503."""
+    progress together, beyond which a request is cut off with 503; ``upload_room(n)``: None when
+    an upload of ``n`` bytes fits the server's upload space, else why not (507, before reading)."""
 
     bind_host: str = "127.0.0.1"
     allowed_hosts: tuple[str, ...] = ()
@@ -148,6 +151,7 @@ class GuardPolicy:
     total_body_budget: int = 256 * 2**20
     data_dir: Path | None = None
     cache_dir: Path | None = None
+    upload_room: Callable[[int], str | None] | None = None
 
     def host_names(self) -> tuple[frozenset[str], bool]:
         """``(names, any_ip)``: the Host names accepted, and whether any IP literal is too."""
@@ -433,6 +437,14 @@ class HttpGuard:
                 return
             if int(declared) > limit:
                 await self._answer(send, 413, _too_large(limit), {"connection": "close"})
+                return
+        if path in _UPLOAD_PATHS and method == "POST" and self.policy.upload_room is not None:
+            # Checked before Gradio stores a byte: an upload that was never indexed still fills
+            # the disk until the sweep removes it. Walking the cache is file-system work.
+            size = int(declared) if declared is not None else limit
+            refusal = await anyio.to_thread.run_sync(self.policy.upload_room, size)
+            if refusal is not None:
+                await self._answer(send, 507, refusal, {"connection": "close"})
                 return
 
         client = self.throttle.client_key((scope.get("client") or ("?", 0))[0])

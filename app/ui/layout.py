@@ -41,12 +41,15 @@ class UiConfig:
     the "index a folder" field may read; ``search_concurrency``: searches run at once (indexing
     runs one job at a time in its own queue group, so it never holds up searches);
     ``upload_limits``: per-user and total upload quotas and the cleanup of abandoned uploads;
-    ``cache_dir``: Gradio's upload cache (default ``serving.gradio_cache_dir(data_dir)``).
+    ``cache_dir``: Gradio's upload cache (default ``serving.gradio_cache_dir(data_dir)``);
+    ``upload_space``: the server's ``UploadSpace`` when the caller made it (``upload_space()``)
+    to share it with the HTTP guard; otherwise the page makes its own.
     """
 
     max_upload_bytes: int = 2 * 2**30
     upload_limits: UploadLimits = field(default_factory=UploadLimits)
     cache_dir: Path | None = None
+    upload_space: UploadSpace | None = None
     archive_roots: tuple[Path, ...] = field(default_factory=tuple)
     search_concurrency: int = 4
     people_limit: int = 500
@@ -142,7 +145,7 @@ def _photo_input(**kwargs: Any) -> gr.Image:
 def build_app(service: Any, config: UiConfig | None = None) -> gr.Blocks:
     """The whole page for ``service`` (a ``ReidService`` or anything with its methods)."""
     config = config or UiConfig()
-    space = _upload_space(service, config)
+    space = config.upload_space or upload_space(service, config)
     with gr.Blocks(title=config.title, analytics_enabled=False,
                    delete_cache=(3600, 24 * 3600)) as demo:
         _md(f"# {md_text(config.title)}", elem_id="reid-title")
@@ -161,7 +164,7 @@ def build_app(service: Any, config: UiConfig | None = None) -> gr.Blocks:
     return demo
 
 
-def _upload_space(service: Any, config: UiConfig) -> UploadSpace:
+def upload_space(service: Any, config: UiConfig) -> UploadSpace:
     """The server's upload quotas and cleanup; abandoned uploads are swept once here (start)."""
     data_dir = Path(service.data_dir)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -248,12 +249,16 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     import gradio as gr
     from fastapi import FastAPI
 
-    from app.ui.layout import UiConfig, build_app
+    from app.ui.layout import UiConfig, build_app, upload_space
     from app.ui.rest import add_api
 
     config = UiConfig(max_upload_bytes=options.max_upload_bytes,
                       archive_roots=tuple(Path(r).resolve() for r in options.archive_roots),
                       search_concurrency=options.search_concurrency)
+    # One upload budget for the page's quotas and the guard (which checks an upload request's
+    # size against it before Gradio stores a byte of it).
+    space = upload_space(service, config)
+    config = dataclasses.replace(config, upload_space=space)
     demo = build_app(LowPriorityIndexing(service, options.index_niceness), config)
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).
@@ -273,7 +278,8 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     throttle = LoginThrottle(free_failures=options.login_free_failures,
                              base_s=options.login_lockout_s, max_s=options.login_lockout_max_s)
     # Added last, so outermost: it sees every request first, before Gradio's own middleware.
-    app.add_middleware(HttpGuard, policy=guard_policy(data_dir, options), throttle=throttle,
+    policy = dataclasses.replace(guard_policy(data_dir, options), upload_room=space.room_for)
+    app.add_middleware(HttpGuard, policy=policy, throttle=throttle,
                        sessions=lambda: gradio_app)
     return app, demo
 

@@ -511,3 +511,48 @@ def test_bodies_in_progress_share_one_budget() -> None:
         return [await first, second, await post()]
 
     assert asyncio.run(main()) == [200, 503, 200]
+
+
+def test_uploads_beyond_the_upload_space_are_refused_before_their_body(tmp_path: Path) -> None:
+    """A direct ``/gradio_api/upload`` (no indexing event, so no per-user quota check) still meets
+    the server's upload budget, before Gradio stores a byte of it."""
+    import asyncio
+
+    from app.ui._uploads import UploadLimits, UploadSpace
+    from app.ui.guard import GuardPolicy, HttpGuard
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "earlier.mp4").write_bytes(b"x" * 600)
+    space = UploadSpace(tmp_path / "uploads", cache, list,
+                        UploadLimits(total_bytes=1000, min_free_bytes=0))
+    reached: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = HttpGuard(app, GuardPolicy(upload_body_limit=10**6, upload_room=space.room_for))
+
+    async def upload(size: int) -> tuple[int, bytes]:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"x" * size, "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload",
+                 "client": ("127.0.0.1", 1),
+                 "headers": [(b"host", b"127.0.0.1:7860"), (b"content-length", str(size).encode())]}
+        await guard(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    assert asyncio.run(upload(300)) == (200, b"ok")
+    status, body = asyncio.run(upload(500))  # 600 + 500 > 1000
+    assert status == 507 and b"upload space is full" in body
+    assert reached == ["/gradio_api/upload"]
+    space.limits = UploadLimits(total_bytes=10**9, min_free_bytes=10**18)  # disk reserve
+    assert asyncio.run(upload(10))[0] == 507
