@@ -354,14 +354,17 @@ def check_http(tally: Tally, kind: str, response: httpx.Response, *, must_refuse
 
 def ui_call(tally: Tally, client: object, kind: str, *args: object, api_name: str) -> None:
     """A Gradio endpoint call; refusals (``AppError`` with a message) are fine, internal errors not."""
-    tally.sent[kind] += 1
     try:
         client.predict(*args, api_name=api_name)
+    except ValueError:  # gradio_client's own checks refused to send it (a file over the limit)
+        tally.sent["not sent (client-side check)"] += 1
+        return
     except Exception as exc:  # gradio_client raises AppError for gr.Error, others on transport
         text = str(exc).strip()
         refused = type(exc).__name__ == "AppError" and text and "internal error" not in text
         if not refused:
             tally.finding(kind, f"{api_name}: {type(exc).__name__}: {text or '(no message)'}")
+    tally.sent[kind] += 1
     tally.check_alive(f"{kind} ({api_name}, {args[0]!r:.200})")
 
 

@@ -106,8 +106,10 @@ def host_of(value: str) -> str:
     no trailing dot (``"[::1]:7860"`` → ``"::1"``, ``"Example.org.:80"`` → ``"example.org"``)."""
     value = value.strip().lower()
     if value.startswith("["):
-        inside, _, port = value[1:].partition("]")
-        return inside if port in ("",) or (port[:1] == ":" and port[1:].isdigit()) else value
+        inside, bracket, port = value[1:].partition("]")
+        if not bracket:
+            return value  # "[::1" (no closing bracket) names nothing
+        return inside if port == "" or (port[:1] == ":" and port[1:].isdigit()) else value
     if value.count(":") == 1:
         name, port = value.split(":", 1)
         if not port.isdigit():

@@ -406,6 +406,8 @@ def test_host_rules_for_wildcard_and_named_binds() -> None:
     assert local.host_allowed("localhost:7860") and local.host_allowed("[::1]:7860")
     assert not local.host_allowed("192.168.1.5:7860") and not local.host_allowed(None)
     assert not local.host_allowed("LOCALHOST.evil.example")
+    for malformed in ("[::1", "[::1]x", "[::1]:port", "localhost:", "127.0.0.1:80:80", "[]", ""):
+        assert not local.host_allowed(malformed), malformed
     lan = HttpGuard(None, GuardPolicy(bind_host="0.0.0.0", auth=("u", "p"),
                                       allowed_hosts=("nas.local",)))
     assert lan.host_allowed(f"{socket.gethostname()}:7860")  # this machine's own name
