@@ -15,14 +15,14 @@ import math
 import os
 import re
 import shutil
-import stat
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reid.service._cleanup import regular_files
 from reid.untrusted import printable, safe_filename
 
 __all__ = [
@@ -232,21 +232,6 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
-def _walk_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    """Regular files under ``root`` (symlinks are neither followed nor counted)."""
-    if not root.is_dir():
-        return
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(dirpath) / name
-            try:
-                st = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                yield path, st
-
-
 def _remove_empty_dirs(root: Path) -> None:
     if not root.is_dir():
         return
@@ -283,7 +268,7 @@ class UploadSpace:
         seen: set[tuple[int, int]] = set()
         total = 0
         for root in self._roots():
-            for _path, st in _walk_files(root):
+            for _path, st in regular_files(root):
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     total += st.st_size
@@ -366,7 +351,7 @@ class UploadSpace:
         cutoff = (time.time() if now is None else now) - lim.abandoned_after_s
         removed = 0
         for root in self._roots():
-            for path, st in list(_walk_files(root)):
+            for path, st in list(regular_files(root)):
                 if max(st.st_mtime, st.st_ctime) >= cutoff:
                     continue
                 if root == self.uploads_dir and str(path.resolve()) in keep:

@@ -34,7 +34,7 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+def regular_files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
     """Regular files under ``root`` (symlinks are not followed)."""
     if not root.is_dir():
         return
@@ -63,7 +63,7 @@ def copies_by_content(originals: Iterable[Path], folders: Sequence[Path]) -> lis
     digests: dict[Path, str | None] = {}
     found = []
     for folder in folders:
-        for path, st in _files(Path(folder)):
+        for path, st in regular_files(Path(folder)):
             candidates = by_size.get(st.st_size)
             if not candidates or str(path.resolve()) in own:
                 continue
@@ -128,7 +128,7 @@ def exports_naming_video(exports_dir: Path, video_id: int, tracklet_ids: Iterabl
     hold its crops, clips or times, so they go with it. Unreadable exports are kept and logged."""
     prefixes = tuple(f"matches_t{int(t)}_" for t in tracklet_ids)
     found = []
-    for path, _st in _files(exports_dir):
+    for path, _st in regular_files(exports_dir):
         if prefixes and path.name.startswith(prefixes):
             found.append(path)
             continue
