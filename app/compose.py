@@ -28,7 +28,7 @@ class ServiceFactory:
 def build_service(settings: Settings) -> ReidService:
     """Open the gallery and build the detector, embedder and tracker configuration.
 
-    Offline fallbacks (HOG detector, MobileNetV2 embedder) are logged here and flagged in the
+    Offline fallbacks (SSDLite or HOG detector, MobileNetV2 embedder) are logged here and flagged in the
     service status, never silent. The service can move its indexing into a worker process
     (``service.use_worker_process()``), which builds its own service from the same settings.
     """
@@ -42,7 +42,7 @@ def build_service(settings: Settings) -> ReidService:
     )
     yolo_kwargs = {"weights": settings.yolo_weights, "device": settings.device}
     detector = create_detector(settings.detector, **(yolo_kwargs if settings.detector == "yolo" else {}))
-    fallback = settings.detector == "yolo" and detector.name != "yolo"
+    fallback = detector.name != settings.detector  # YOLO -> SSDLite -> HOG, each step logged
     logger.info("detector: %s%s; embedder: %s (%d-d)%s", detector.name, " (fallback)" if fallback else "",
                 embedder.name, embedder.dim, " (fallback)" if embedder.is_fallback else "")
     return ReidService(

@@ -17,7 +17,8 @@ class Settings:
     Attributes:
         data_dir: the gallery folder (``reid.db``, ``vectors.faiss``, ``crops/``...).
         db_url: SQLAlchemy URL; default SQLite in the data dir (PostgreSQL works unchanged).
-        detector: ``"yolo"`` (falls back to HOG, with a warning, when weights are unavailable) or ``"hog"``.
+        detector: ``"yolo"`` (falls back to ``"ssd"``, then ``"hog"``, with a warning, when weights
+            are unavailable), ``"ssd"`` (SSDLite-MobileNetV2 person detector in cv2.dnn) or ``"hog"``.
         yolo_weights: ultralytics weights name or path.
         tracker: ``"bytetrack"``, ``"botsort"`` or a tracking YAML path.
         stride: index every ``stride``-th frame.
@@ -78,7 +79,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
                         help="CLIP weights tag or file (default openai)")
     parser.add_argument("--device", help="torch device (default cpu)")
     if indexing:
-        parser.add_argument("--detector", choices=("yolo", "hog"), help="person detector (default yolo)")
+        parser.add_argument("--detector", choices=("yolo", "ssd", "hog"),
+                            help="person detector (default yolo; offline it falls back to ssd, the "
+                            "SSDLite-MobileNetV2 graph, then to hog)")
         parser.add_argument("--yolo-weights", dest="yolo_weights", help="YOLO weights name or path")
         parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
         parser.add_argument("--stride", type=int, help="process every N-th frame (default 1)")

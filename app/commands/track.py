@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("track", help="track the people of a video into tracklets")
     parser.add_argument("video", help="video file (any format OpenCV/FFmpeg decodes)")
-    parser.add_argument("--detector", choices=("yolo", "hog"), default="yolo",
-                        help="person detector (yolo falls back to hog, with a warning, offline)")
+    parser.add_argument("--detector", choices=("yolo", "ssd", "hog"), default="yolo",
+                        help="person detector (offline, yolo falls back to ssd, then hog, with a warning)")
     parser.add_argument("--weights", default="yolo11n.pt", help="YOLO weights name or local path")
     parser.add_argument("--imgsz", type=int, default=640, help="YOLO inference size in pixels")
     parser.add_argument("--device", default=None, help="YOLO device: cpu, cuda:0, ...")
@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stride < 1:
         raise UserError(f"--stride must be >= 1, got {args.stride}")
-    kwargs = ({"weights": args.weights, "imgsz": args.imgsz, "device": args.device}
-              if args.detector == "yolo" else {"max_side": args.hog_max_side})
+    kwargs = {"yolo": {"weights": args.weights, "imgsz": args.imgsz, "device": args.device},
+              "hog": {"max_side": args.hog_max_side}}.get(args.detector, {})
     detector = create_detector(args.detector, **kwargs)
     overrides = {"stitching": {"enabled": True}} if args.stitch else None
     config = load_tracking_config(args.tracker, overrides)

