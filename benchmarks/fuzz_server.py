@@ -73,6 +73,7 @@ class Tally:
     sent: Counter = field(default_factory=Counter)
     findings: list[str] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
+    client_refusals: Counter = field(default_factory=Counter)
 
     def finding(self, kind: str, what: str) -> None:
         self.findings.append(f"{kind}: {what[:300]}")
@@ -198,7 +199,7 @@ def bad_images(folder: Path, rng: random.Random, good: Path, count: int) -> list
     makers = [
         lambda: png((1, 1, 3)), lambda: png((2, 3)), lambda: png((300, 100, 4)),
         lambda: png((64, 32, 3), np.uint16), lambda: png((1, 5000, 3)), lambda: bomb(),
-        lambda: png((6000, 6000)),
+        lambda: png((3000, 3000)),
         lambda: damaged(good.read_bytes(), rng), lambda: damaged(good.read_bytes(), rng),
         lambda: b"", lambda: b"GIF89a" + bytes(rng.randrange(256) for _ in range(100)),
         lambda: b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
@@ -353,16 +354,26 @@ def check_http(tally: Tally, kind: str, response: httpx.Response, *, must_refuse
 
 
 def ui_call(tally: Tally, client: object, kind: str, *args: object, api_name: str) -> None:
-    """A Gradio endpoint call; refusals (``AppError`` with a message) are fine, internal errors not."""
+    """A Gradio endpoint call; refusals (``AppError`` with a message) are fine, internal errors not.
+
+    ``AppError`` (a ``ValueError``) carries the server's answer; any other ``ValueError`` is
+    gradio_client refusing to send the input (a file over the upload limit), counted apart.
+    """
     try:
         client.predict(*args, api_name=api_name)
-    except ValueError:  # gradio_client's own checks refused to send it (a file over the limit)
-        tally.sent["not sent (client-side check)"] += 1
-        return
-    except Exception as exc:  # gradio_client raises AppError for gr.Error, others on transport
+    except Exception as exc:
         text = str(exc).strip()
-        refused = type(exc).__name__ == "AppError" and text and "internal error" not in text
-        if not refused:
+        if type(exc).__name__ == "AppError":
+            if not text or "internal error" in text:
+                tally.finding(kind, f"{api_name}: {text or '(no message)'}")
+            elif "has not enabled verbose error reporting" in text:
+                tally.sent["refused by Gradio's input checks"] += 1  # before our handler ran
+                return
+        elif isinstance(exc, ValueError):
+            tally.sent["not sent (client-side check)"] += 1
+            tally.client_refusals[text[:60]] += 1
+            return
+        else:
             tally.finding(kind, f"{api_name}: {type(exc).__name__}: {text or '(no message)'}")
     tally.sent[kind] += 1
     tally.check_alive(f"{kind} ({api_name}, {args[0]!r:.200})")
@@ -485,6 +496,8 @@ def main() -> int:
         server.stop()
     print(f"\ninputs tried: {result['inputs']} ({', '.join(f'{k} {v}' for k, v in tally.sent.items())})")
     print(f"HTTP statuses: {result['http_statuses']}")
+    for text, n in tally.client_refusals.most_common(5):
+        print(f"  not sent x{n}: {text}")
     print(f"crashes: {result['crashes']}   findings: {len(tally.findings)}   original tracklets "
           f"unchanged: {result['original_tracklets_unchanged']} ({len(before)})   RSS "
           f"{result['rss_mb_before']:.0f} -> {result['rss_mb_after']:.0f} MB   {result['seconds']} s")
