@@ -254,7 +254,7 @@ def _load_yolo(weights: str) -> Any:
             f"YOLO weights {weights!r} are not on this machine and cannot be downloaded "
             f"(YOLO_OFFLINE is set or the path does not exist); pass a local .pt path with "
             f"--weights, fetch them where the network allows (`reid weights fetch`), or use "
-            f"--detector hog"
+            f"--detector ssd / --detector hog"
         )
     try:
         return YOLO(local or weights)
