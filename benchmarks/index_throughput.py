@@ -5,7 +5,9 @@
 Each configuration runs in its own process (so peak RSS is its own) and indexes the whole video
 into a fresh temporary gallery:
 
-- ``hog-mobilenet``: the offline pipeline (HOG + ByteTrack + MobileNetV2 fallback embedder).
+- ``ssd-mobilenet``: the offline default (SSDLite + ByteTrack + MobileNetV2 fallback embedder;
+  needs `reid weights fetch ssdlite-person`).
+- ``hog-mobilenet``: the last-resort pipeline (HOG instead of SSDLite).
 - ``hog-clip``: HOG + the zero-shot CLIP ViT-B/16 descriptor (random init: same cost as pretrained).
 - ``hog-mobilenet-stride2``: the offline pipeline on every second frame.
 
@@ -24,9 +26,10 @@ import tempfile
 from pathlib import Path
 
 CONFIGS = {
-    "hog-mobilenet": {"embedder": "mobilenet", "stride": 1},
-    "hog-mobilenet-stride2": {"embedder": "mobilenet", "stride": 2},
-    "hog-clip": {"embedder": "clip-random", "stride": 1},
+    "ssd-mobilenet": {"detector": "ssd", "embedder": "mobilenet", "stride": 1},
+    "hog-mobilenet": {"detector": "hog", "embedder": "mobilenet", "stride": 1},
+    "hog-mobilenet-stride2": {"detector": "hog", "embedder": "mobilenet", "stride": 2},
+    "hog-clip": {"detector": "hog", "embedder": "clip-random", "stride": 1},
 }
 STAGES = ("decode", "detect", "track", "crops", "embed", "store")
 
@@ -44,7 +47,7 @@ def run_one(name: str, video: Path) -> dict:
     else:
         embedder = random_init_embedder("tfclip-vit-b16", zero_shot=True)
     with tempfile.TemporaryDirectory() as tmp:
-        service = ReidService(Store(Path(tmp) / "gallery"), create_detector("hog"), embedder,
+        service = ReidService(Store(Path(tmp) / "gallery"), create_detector(cfg["detector"]), embedder,
                               load_tracking_config("bytetrack"), stride=cfg["stride"])
         report = service.index_video(video, camera="bench")
     if report.status != "indexed":
