@@ -1,0 +1,121 @@
+"""Scores from the hand-labelled identities of vtest.avi (``benchmarks/labels/vtest_identities.json``).
+
+1. Tracking: coverage of the labelled boxes at IoU 0.5 and IDF1 on the matched boxes, for the offline
+   default detector (SSDLite) and HOG, both with ByteTrack at default settings, plus SSDLite at
+   ``--stride 2``. The labels were taken from SSDLite + ByteTrack boxes at default settings, so that
+   configuration covers them by construction (~1.0); the figure that matters there is IDF1, and the
+   other rows show how much of what SSDLite found they find.
+2. ReID on the labelled tracklets (perfect boxes): mAP / Rank-1 of cross-tracklet queries (gallery:
+   the other labelled tracklets not overlapping the query in time), for the MobileNetV2 fallback
+   descriptor, a plain HSV colour histogram of the same crops and random descriptors (mean over seeds).
+
+Needs ``data/vtest.avi`` (``make sample-data``) and the SSDLite graph (``reid weights fetch ssdlite-person``).
+
+    python benchmarks/reid_labelled.py [--no-hog] [--out benchmarks/results/reid_labelled_<tag>.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+VTEST = ROOT / "data" / "vtest.avi"
+LABELS = ROOT / "benchmarks" / "labels" / "vtest_identities.json"
+RANDOM_SEEDS = 100
+
+
+def _tracking(video: Path, labels: list, detector: str, stride: int) -> dict:
+    from tracking import create_detector, track_video
+    from tracking.labels import coverage_idf1
+    from tracking.metrics import tracklets_to_frames
+
+    det = create_detector(detector, fallback=False)
+    t0 = time.perf_counter()
+    tracklets, stats = track_video(video, det, "bytetrack", stride=stride, with_crops=False)
+    wall = time.perf_counter() - t0
+    res = coverage_idf1(labels, tracklets_to_frames(tracklets))
+    return {"detector": detector, "stride": stride, "coverage": round(res.coverage, 4),
+            "idf1_matched": round(res.idf1, 4), "labelled_boxes": res.num_labelled,
+            "matched_boxes": res.num_matched, "tracks_on_labels": res.num_hyp_tracks,
+            "tracklets": len(tracklets), "seconds": round(wall, 1),
+            "fps": round(stats.frames_processed / max(wall, 1e-9), 1)}
+
+
+def _reid(video: Path, labels: list) -> dict:
+    from reid.embed import create_embedder
+    from tracking.labels import hsv_histograms, label_crops, reid_rank_scores
+
+    ids = np.array([t.identity for t in labels])
+    spans = np.array([t.span for t in labels])
+    crops = label_crops(video, labels)
+    embedder = create_embedder("mobilenet")
+    t0 = time.perf_counter()
+    mob = embedder.embed_tracklets(crops)
+    embed_s = time.perf_counter() - t0
+    rows = {}
+    for name, feats in (("mobilenetv2", mob), ("hsv_histogram", hsv_histograms(crops))):
+        r = reid_rank_scores(feats, ids, spans)
+        rows[name] = {"mAP": round(r.mean_ap, 4), "rank1": round(r.rank1, 4), "queries": r.num_queries}
+    rand = [reid_rank_scores(np.random.default_rng(s).standard_normal((len(ids), 128)), ids, spans)
+            for s in range(RANDOM_SEEDS)]
+    rows["random"] = {"mAP": round(float(np.mean([r.mean_ap for r in rand])), 4),
+                      "mAP_std": round(float(np.std([r.mean_ap for r in rand])), 4),
+                      "rank1": round(float(np.mean([r.rank1 for r in rand])), 4),
+                      "queries": rand[0].num_queries, "seeds": RANDOM_SEEDS}
+    return {"tracklets": len(ids), "identities": len(set(ids.tolist())),
+            "crops": int(sum(len(c) for c in crops)), "embedder": embedder.name,
+            "embed_seconds": round(embed_s, 1), "scores": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", default=str(VTEST))
+    parser.add_argument("--labels", default=str(LABELS))
+    parser.add_argument("--no-hog", action="store_true", help="skip the HOG row (about 3 minutes on 2 cores)")
+    parser.add_argument("--out", default=None, help="write the results JSON here too")
+    args = parser.parse_args()
+
+    import ultralytics  # noqa: F401  (same OpenCV threading as the application)
+
+    from tracking.labels import load_labels
+
+    video = Path(args.video)
+    if not video.exists():
+        raise SystemExit(f"{video} missing: make sample-data")
+    labels = load_labels(args.labels)
+    print(f"labels: {len({t.identity for t in labels})} identities, {len(labels)} tracklets, "
+          f"{sum(len(t.frames) for t in labels)} boxes ({args.labels})")
+    runs = [("ssd", 1), ("ssd", 2)] + ([] if args.no_hog else [("hog", 1)])
+    tracking = []
+    for det, stride in runs:
+        row = _tracking(video, labels, det, stride)
+        tracking.append(row)
+        print(f"tracking {det:>3} stride {stride}: coverage {row['coverage']:.3f}  IDF1(matched) "
+              f"{row['idf1_matched']:.3f}  ({row['matched_boxes']}/{row['labelled_boxes']} boxes, "
+              f"{row['tracks_on_labels']} tracks on {len({t.identity for t in labels})} people; "
+              f"{row['fps']} fps)")
+    reid = _reid(video, labels)
+    s = reid["scores"]
+    print(f"reid on {reid['tracklets']} labelled tracklets of {reid['identities']} people, "
+          f"{s['random']['queries']} queries:")
+    for name in ("mobilenetv2", "hsv_histogram", "random"):
+        print(f"  {name:>14}: mAP {s[name]['mAP']:.3f}  Rank-1 {s[name]['rank1']:.3f}"
+              f"   (colour histogram {s['hsv_histogram']['mAP']:.3f} / random {s['random']['mAP']:.3f})")
+    result = {"labels": str(Path(args.labels).relative_to(ROOT)) if Path(args.labels).is_absolute()
+              and ROOT in Path(args.labels).parents else args.labels,
+              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+              "tracking": tracking, "reid": reid}
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
