@@ -24,7 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT / "data" / "vtest.avi"
-CROP_H = 160
+CROP_H = 200
 OVERVIEW_W = 240
 
 

@@ -59,16 +59,23 @@ def load_labels(path: str | Path) -> list[LabelledTracklet]:
 
 
 def labels_from_dict(data: Mapping[str, Any]) -> list[LabelledTracklet]:
-    """:func:`load_labels` on already parsed JSON."""
+    """:func:`load_labels` on already parsed JSON.
+
+    Entries of one identity with the same source ``track_id`` (one tracker tracklet split round a few
+    frames where its box held someone else) are merged into one labelled tracklet.
+    """
     out = []
     for ident in data["identities"]:
+        merged: dict[int, list[np.ndarray]] = {}
         for t in ident["tracklets"]:
             rows = np.asarray(t.get("boxes", []), np.float64).reshape(-1, 5) if t.get("boxes") else None
             if rows is None or not len(rows):
                 raise ValueError(f"identity {ident['id']} tracklet {t.get('track_id')} has no boxes")
-            order = np.argsort(rows[:, 0], kind="stable")
-            rows = rows[order]
-            out.append(LabelledTracklet(int(ident["id"]), int(t.get("track_id", -1)),
+            merged.setdefault(int(t.get("track_id", -1)), []).append(rows)
+        for track_id, parts in merged.items():
+            rows = np.concatenate(parts)
+            rows = rows[np.argsort(rows[:, 0], kind="stable")]
+            out.append(LabelledTracklet(int(ident["id"]), track_id,
                                         rows[:, 0].astype(np.int64), rows[:, 1:].astype(np.float32)))
     return out
 
@@ -161,17 +168,21 @@ class RankResult:
     num_queries: int
 
 
-def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.ndarray) -> RankResult:
+def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.ndarray,
+                     min_gap_frames: int = 1) -> RankResult:
     """mAP / Rank-1 of cross-tracklet queries by cosine similarity.
 
     Every tracklet is a query; its gallery is every other tracklet that does not overlap it in time
-    (same camera: an overlap would be the same moment, or the same person boxed twice). Queries with
-    no true match in their gallery are skipped. Ties keep gallery order (stable sort).
+    (same camera: an overlap would be the same moment, or the same person boxed twice), and, with
+    ``min_gap_frames`` > 1, that lies at least that many frames before or after it (leaves out the
+    fragments of the same walk: the person must have left and come back). Queries with no true match
+    in their gallery are skipped. Ties keep gallery order (stable sort).
 
     Args:
         features: ``(N, D)`` float descriptors (any scale; rows are L2-normalised here).
         identities: ``(N,)`` int identity of each tracklet.
         spans: ``(N, 2)`` int first and last frame (inclusive) of each tracklet.
+        min_gap_frames: least ``later start - earlier end`` for a gallery tracklet (1: no overlap).
 
     Raises:
         ValueError: shapes disagree, or no tracklet has a true match.
@@ -183,7 +194,8 @@ def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.nda
         raise ValueError(f"features {x.shape}, identities {ids.shape}, spans {sp.shape} disagree")
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     sim = x @ x.T
-    overlap = (sp[:, None, 0] <= sp[None, :, 1]) & (sp[None, :, 0] <= sp[:, None, 1])
+    gap = np.maximum(sp[None, :, 0] - sp[:, None, 1], sp[:, None, 0] - sp[None, :, 1])
+    overlap = gap < max(1, int(min_gap_frames))
     aps, hits = [], []
     for q in range(len(ids)):
         gallery = np.flatnonzero(~overlap[q])

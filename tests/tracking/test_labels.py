@@ -19,10 +19,14 @@ def _labels():
     ]})
 
 
-def test_labels_sorted_by_frame_and_empty_tracklet_refused():
+def test_labels_sorted_by_frame_split_entries_merged_and_empty_tracklet_refused():
     a, b = _labels()
     assert a.identity == 1 and a.frames.tolist() == [0, 1] and a.span == (0, 1)
     assert b.boxes_xyxy.dtype == np.float32 and b.boxes_xyxy.shape == (1, 4)
+    split = labels_from_dict({"identities": [{"id": 1, "tracklets": [
+        {"track_id": 4, "boxes": [[30, 0, 0, 1, 2]]}, {"track_id": 4, "boxes": [[10, 0, 0, 1, 2]]},
+        {"track_id": 5, "boxes": [[20, 0, 0, 1, 2]]}]}]})
+    assert [(t.source_track_id, t.span) for t in split] == [(4, (10, 30)), (5, (20, 20))]
     with pytest.raises(ValueError, match="no boxes"):
         labels_from_dict({"identities": [{"id": 3, "tracklets": [{"track_id": 1, "boxes": []}]}]})
 
@@ -60,6 +64,10 @@ def test_rank_scores_exclude_time_overlaps_and_skip_lonely_queries():
     # Overlapping tracklets are not in each other's gallery: no query has a match left.
     with pytest.raises(ValueError, match="no labelled tracklet"):
         reid_rank_scores(feats, ids, np.array([[0, 30]] * 5))
+    # A minimum gap leaves out the next fragment of the same walk: 10 frames apart is not enough.
+    assert reid_rank_scores(feats, ids, spans, min_gap_frames=5).num_queries == 4
+    with pytest.raises(ValueError, match="no labelled tracklet"):
+        reid_rank_scores(feats, ids, spans, min_gap_frames=11)
     with pytest.raises(ValueError, match="disagree"):
         reid_rank_scores(feats[:3], ids, spans)
 

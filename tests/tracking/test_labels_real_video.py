@@ -2,8 +2,9 @@
 offline default tracker (SSDLite + ByteTrack) on a short stretch, and the ReID baselines on them.
 
 Floors are the figures measured when the labels were made (frames 0-399: coverage 1.00, IDF1 on the
-matched boxes 0.72; full video, 29 tracklets: colour histogram mAP 0.51, random 0.23) minus a margin
-that leaves room for tuning the tracker.
+matched boxes 0.60; full video, 39 tracklets: colour histogram mAP 0.53, random 0.20) minus a margin
+that leaves room for tuning the tracker. The labelled boxes are SSDLite's own, so coverage here guards
+against regressions (a lost detector, filters dropping people), not the detector's recall.
 """
 
 from pathlib import Path
@@ -33,7 +34,7 @@ def labels():
 
 def test_label_file_is_consistent(labels):
     ids = [t.identity for t in labels]
-    assert len(set(ids)) >= 9 and len(labels) >= 29
+    assert len(set(ids)) >= 10 and len(labels) >= 39
     # People who leave and come back: several tracklets far apart in time.
     spans = {i: [t.span for t in labels if t.identity == i] for i in set(ids)}
     assert sum(max(e for _, e in s) - min(b for b, _ in s) > 300 for s in spans.values()) >= 4
@@ -53,7 +54,7 @@ def test_default_offline_tracker_covers_labelled_people(labels):
     r = coverage_idf1(labels, tracklets_to_frames(tracklets), frames=range(FRAMES))
     assert r.num_labelled >= 150
     assert r.coverage >= 0.85, r
-    assert r.idf1 >= 0.55, r
+    assert r.idf1 >= 0.45, r
 
 
 def test_reid_baselines_behave_on_labelled_tracklets(labels):
@@ -65,6 +66,6 @@ def test_reid_baselines_behave_on_labelled_tracklets(labels):
     rand = [reid_rank_scores(np.random.default_rng(s).standard_normal((len(ids), 64)), ids, spans)
             for s in range(20)]
     rand_map = float(np.mean([r.mean_ap for r in rand]))
-    assert hist.num_queries >= 25
+    assert hist.num_queries >= 35
     assert rand_map < 0.32
     assert hist.mean_ap > rand_map + 0.15
