@@ -43,7 +43,7 @@ def _read_frames(video: Path) -> list[np.ndarray]:
 def _track(video: Path) -> list[dict]:
     from tracking import create_detector, track_video
 
-    tracklets, _ = track_video(video, create_detector("ssd"), "bytetrack")
+    tracklets, _ = track_video(video, create_detector("ssd"), "bytetrack", with_crops=False)
     return [t.to_dict() for t in tracklets]
 
 

@@ -97,8 +97,10 @@ class CoverageResult:
 
     Attributes:
         coverage: matched labelled boxes / labelled boxes (IoU >= threshold, one-to-one per frame).
-        idf1: ``2 * IDTP / (matched labelled + matched hypothesis boxes)``; identities and track ids
-            paired one-to-one to maximise IDTP. Unlabelled people do not count against it.
+        idf1: IDF1 on the matched boxes, ``2 * IDTP / (matched labelled + matched hypothesis boxes)``;
+            identities and track ids paired one-to-one to maximise IDTP. Unlabelled people do not
+            count against it, nor do missed boxes.
+        idf1_labelled: ``2 * IDTP / (labelled + matched hypothesis boxes)``: missed boxes count too.
         num_labelled: labelled boxes in the frames scored.
         num_matched: labelled boxes matched.
         num_hyp_tracks: distinct track ids among the matched hypothesis boxes.
@@ -106,6 +108,7 @@ class CoverageResult:
 
     coverage: float
     idf1: float
+    idf1_labelled: float
     num_labelled: int
     num_matched: int
     num_hyp_tracks: int
@@ -149,6 +152,7 @@ def coverage_idf1(labels: Iterable[LabelledTracklet], hyp: Mapping[int, tuple[np
     return CoverageResult(
         coverage=matched / num_labelled if num_labelled else 0.0,
         idf1=2.0 * idtp / (2 * matched) if matched else 0.0,
+        idf1_labelled=2.0 * idtp / (num_labelled + matched) if num_labelled else 0.0,
         num_labelled=num_labelled, num_matched=matched, num_hyp_tracks=num_tracks,
     )
 

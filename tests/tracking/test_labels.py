@@ -42,10 +42,12 @@ def test_coverage_counts_iou_matches_and_idf1_one_id_per_person():
     assert (r.num_labelled, r.num_matched, r.num_hyp_tracks) == (3, 3, 3)
     assert r.coverage == 1.0
     # person 1 spread over tracks 5 and 6: best one-to-one pairing keeps 2 of 3 matches.
-    assert r.idf1 == pytest.approx(2 / 3)
+    assert r.idf1 == pytest.approx(2 / 3) and r.idf1_labelled == pytest.approx(2 / 3)
     # A stricter threshold drops the loose box; only the frames asked for are scored.
     strict = coverage_idf1(labels, hyp, iou_threshold=0.75)
     assert strict.num_matched == 2 and strict.coverage == pytest.approx(2 / 3)
+    # tracks 5 and 9 each hold one matched box: IDTP 2 of 2 matched, of 3 labelled.
+    assert strict.idf1 == 1.0 and strict.idf1_labelled == pytest.approx(2 * 2 / (3 + 2))
     only0 = coverage_idf1(labels, hyp, frames=[0])
     assert (only0.num_labelled, only0.coverage, only0.idf1) == (1, 1.0, 1.0)
     assert coverage_idf1(labels, {}).coverage == 0.0
