@@ -71,6 +71,22 @@ def test_mobilenet_fallback_loads_the_wheel_weights_strictly():
     assert desc[0] @ desc[1] > desc[0] @ desc[2]
 
 
+def test_mobilenet_channels_last_gives_the_plain_layouts_descriptors():
+    """The embedder runs its network channels-last for speed; the descriptors are those of the
+    plain (NCHW) network on the same preprocessed crops, up to float rounding."""
+    emb = MobileNetEmbedder()
+    tracklets = [person_crops(3, 0), person_crops(5, 2, colour=(30, 30, 200))]
+    fast = emb.embed_tracklets(tracklets)
+    plain = MobileNetEmbedder().features.to(memory_format=torch.contiguous_format)
+    with torch.inference_mode():
+        rows = []
+        for crops in tracklets:
+            x = crops_to_tensor(crops, emb.preprocess).contiguous()
+            rows.append(plain(x).mean(dim=(2, 3)).mean(dim=0))
+    want = torch.nn.functional.normalize(torch.stack(rows), dim=1).numpy()
+    np.testing.assert_allclose(fast, want, atol=1e-5)
+
+
 def test_mobilenet_key_mapping_rejects_wrong_shapes():
     from torchvision.models import mobilenet_v2
 
