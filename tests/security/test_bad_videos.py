@@ -15,23 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from reid.store import Store
+from tests.security.videos import scene_video, videos_by_name, write_mjpg
 from tests.ui.server import REPO, run_reid
 
 INDEX_ARGS = ("--detector", "hog", "--embedder", "mobilenet", "--stride", "2")
-
-
-def write_mjpg(path: Path, width: int, height: int, frames: int = 4, fps: float = 5.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened(), path
-    for k in range(frames):
-        writer.write(np.full((height, width, 3), 40 * k % 256, np.uint8))
-    writer.release()
-    assert path.stat().st_size > 0
-    return path
 
 
 def patch_avi_header(path: Path, *, frames: int | None = None,
@@ -48,22 +36,6 @@ def patch_avi_header(path: Path, *, frames: int | None = None,
     return path
 
 
-def good_video(path: Path) -> Path:
-    from tracking.synthetic import make_multicamera_scenes
-
-    scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2,
-                                    num_frames=30, seed=1)[0]
-    return Path(scene.write_video(path))
-
-
-def videos_by_name(data_dir: Path) -> dict[str, object]:
-    store = Store(data_dir)
-    try:
-        return {Path(v.path).name: v for v in store.list_videos()}
-    finally:
-        store.close()
-
-
 def test_bad_videos_fail_with_a_message_and_the_batch_goes_on(tmp_path: Path) -> None:
     folder = tmp_path / "archive"
     folder.mkdir()
@@ -71,7 +43,7 @@ def test_bad_videos_fail_with_a_message_and_the_batch_goes_on(tmp_path: Path) ->
     huge = write_mjpg(folder / "b_huge.avi", 4200, 2200, frames=1)  # 9.2 megapixels, over 4K
     count = patch_avi_header(write_mjpg(folder / "c_count.avi", 96, 96), frames=2_000_000_000)
     slow = patch_avi_header(write_mjpg(folder / "d_fps.avi", 96, 96), scale_rate=(1_000_000, 1))
-    good = good_video(folder / "z_good.avi")
+    good = scene_video(folder / "z_good.avi")
     data = tmp_path / "data"
 
     result = run_reid("index", str(folder), "--data-dir", str(data), *INDEX_ARGS, timeout=600)
@@ -120,8 +92,8 @@ print(json.dumps(counts))
 def test_folder_links_that_lead_outside_are_skipped(tmp_path: Path) -> None:
     outside = tmp_path / "private"
     (outside / "cam9").mkdir(parents=True)
-    secret = good_video(outside / "secret.avi")
-    good_video(outside / "cam9" / "other.avi")
+    secret = scene_video(outside / "secret.avi")
+    scene_video(outside / "cam9" / "other.avi")
     archive = tmp_path / "archive"
     (archive / "cam1").mkdir(parents=True)
     own = write_mjpg(archive / "cam1" / "own.avi", 96, 96)

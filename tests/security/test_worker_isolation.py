@@ -20,28 +20,11 @@ import numpy as np
 import pytest
 
 from reid.store import Store
+from tests.security.videos import scene_video, videos_by_name, write_mjpg
 from tests.ui.server import ServerProcess, run_reid
 
 CRASH_HOOK_ENV = "REID_TEST_WORKER_CRASH"  # reid.service.worker.CRASH_HOOK_ENV
 INDEX_ARGS = ("--detector", "hog", "--embedder", "mobilenet", "--stride", "2")
-
-
-def scene_video(path: Path, seed: int) -> Path:
-    """A short synthetic two-person video (640x360, 30 frames) that HOG finds people in."""
-    from tracking.synthetic import make_multicamera_scenes
-
-    scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2,
-                                    num_frames=30, seed=seed)[0]
-    return Path(scene.write_video(path))
-
-
-def tiny_video(path: Path) -> Path:
-    """64x48 MJPG frames: smaller than OpenCV's HOG window (it aborted or segfaulted on them)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (64, 48))
-    for k in range(4):
-        writer.write(np.full((48, 64, 3), 50 * k, np.uint8))
-    writer.release()
-    return path
 
 
 class UnguardedHOG:
@@ -78,14 +61,6 @@ class UnguardedServiceFactory:
                                          embedder="mobilenet", stride=2))
         service.detector = UnguardedHOG()
         return service
-
-
-def videos_by_name(data_dir: Path) -> dict[str, object]:
-    store = Store(data_dir)
-    try:
-        return {Path(v.path).name: v for v in store.list_videos()}
-    finally:
-        store.close()
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -196,7 +171,7 @@ def test_reid_serve_survives_uploads_that_crash_native_code(
 
     uploads = tmp_path / "up"
     uploads.mkdir()
-    tiny = tiny_video(uploads / "tiny.avi")
+    tiny = write_mjpg(uploads / "tiny.avi", 64, 48)  # under HOG's window: crashed OpenCV
     boom = scene_video(uploads / "boom.avi", seed=1)
     good = scene_video(uploads / "good.avi", seed=2)
     monkeypatch.setenv(CRASH_HOOK_ENV, "boom.avi:segv")
