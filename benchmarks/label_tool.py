@@ -21,23 +21,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from ssd_detector import read_frames  # a sibling script: benchmarks/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT / "data" / "vtest.avi"
 CROP_H = 200
 OVERVIEW_W = 240
-
-
-def _read_frames(video: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
 
 
 def _track(video: Path) -> list[dict]:
@@ -156,7 +145,7 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=8, help="crops per tracklet row")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    frames = _read_frames(Path(args.video))
+    frames = read_frames(Path(args.video))
     tracklets = _load_tracklets(Path(args.tracklets) if args.tracklets else None, Path(args.video))
     if args.ids:
         wanted = {int(v) for v in args.ids.split(",")}

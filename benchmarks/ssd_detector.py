@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT / "data" / "vtest.avi"
 
 
-def _frames(path: Path, limit: int | None) -> list[np.ndarray]:
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    """The first ``limit`` (default: all) BGR frames of ``path``, read with plain OpenCV."""
     cap = cv2.VideoCapture(str(path))
     frames = []
     while limit is None or len(frames) < limit:
@@ -49,7 +50,7 @@ def main() -> None:
     graph = find_ssd_graph()
     if graph is None:
         raise SystemExit("SSDLite graph missing: reid weights fetch ssdlite-person")
-    frames = _frames(Path(args.video), args.max_frames)
+    frames = read_frames(Path(args.video), args.max_frames)
     h = frames[0].shape[0]
     net = cv2.dnn.readNetFromTensorflow(str(graph), str(text_graph_for(graph)))
     detector = SSDLiteDetector(graph)
