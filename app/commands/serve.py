@@ -88,7 +88,10 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
 
 
 def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code
-    """Serve ``service`` (web UI at ``/``, JSON API at ``/api/v1``) until interrupted."""
+    """Serve ``service`` (web UI at ``/``, JSON API at ``/api/v1``) until interrupted.
+
+    The UI's indexing runs in the service's worker process (``LowPriorityIndexing`` turns it on);
+    it is stopped when serving ends."""
     from app.cli import UserError
     from app.ui.serving import launch
 
@@ -99,6 +102,8 @@ def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> ex
         launch(service, options, block=True)
     except OSError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        service.close()
     return 0
 
 
@@ -108,9 +113,4 @@ def run(args: argparse.Namespace) -> int:
 
     options = serve_options(args)  # refuse a bad bind before loading any model
     service = build_service(Settings.from_sources(args))
-    # Indexing runs in a worker process at lower priority: a crash there fails one video only.
-    service.use_worker_process(niceness=options.index_niceness)
-    try:
-        return serve_service(service, options)
-    finally:
-        service.close()
+    return serve_service(service, options)

@@ -109,11 +109,6 @@ class ReidService:
             return fn(*args, **kwargs)
         return self._playback.call(fn, *args, **kwargs)
 
-    @property
-    def indexes_in_worker(self) -> bool:
-        """Whether indexing jobs run in a worker process (see :meth:`use_worker_process`)."""
-        return self._worker is not None
-
     def close(self) -> None:
         """Stop the indexing worker process, if any; later indexing jobs fail with a message.
 
