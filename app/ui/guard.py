@@ -64,7 +64,8 @@ import anyio
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_ECHO", "GuardPolicy", "HttpGuard", "LoginThrottle", "clip", "host_of"]
+__all__ = ["MAX_ECHO", "GuardPolicy", "HttpGuard", "LoginThrottle", "basic_credentials", "clip",
+           "credentials_ok", "host_of"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -234,7 +235,8 @@ class LoginThrottle:
         self._state.pop(key, None)
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """``(user, password)`` of an HTTP Basic ``Authorization`` header, or None."""
     scheme, _, value = (header or "").partition(" ")
     if scheme.lower() != "basic" or not value or len(value) > 4096:
         return None
@@ -460,7 +462,7 @@ class HttpGuard:
                                    {"retry-after": str(math.ceil(wait))})
                 return
         if api_login:
-            given = _basic_credentials(headers.get("authorization"))
+            given = basic_credentials(headers.get("authorization"))
             challenge = {"www-authenticate": 'Basic realm="person search", charset="UTF-8"'}
             if given is None:
                 await self._answer(send, 401, "authentication required: send HTTP Basic "

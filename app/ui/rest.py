@@ -24,11 +24,8 @@ runs in the UI's queue and holds only the service's index lock, which searches d
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import functools
-import hmac
 import logging
 import uuid
 from collections.abc import Callable
@@ -43,7 +40,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from starlette.routing import Match
 
-from app.ui.guard import clip
+from app.ui.guard import basic_credentials, clip, credentials_ok
 from reid.service.types import SearchRequest, SearchResponse, ServiceStatus
 from reid.store import GalleryError, TrackletInfo
 
@@ -178,17 +175,6 @@ def _error_response(status: int, message: str, headers: dict[str, str] | None = 
                         status_code=status, headers=headers)
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (user, password) if sep else None
-
-
 def make_authenticator(auth: tuple[str, str] | None, check_host: bool) -> Callable[[Request], str]:
     """A FastAPI dependency: the user name, or ``ApiError`` 401 (bad login) / 403 (bad Host).
 
@@ -203,13 +189,11 @@ def make_authenticator(auth: tuple[str, str] | None, check_host: bool) -> Callab
                 raise ApiError(403, "this server answers only requests addressed to localhost")
         if auth is None:
             return "local"
-        given = _basic_credentials(request.headers.get("authorization"))
+        given = basic_credentials(request.headers.get("authorization"))
         if given is None:
             raise ApiError(401, "authentication required: send HTTP Basic credentials "
                            "(the --auth USER:PASSWORD of the server)", challenge)
-        user_ok = hmac.compare_digest(given[0].encode(), auth[0].encode())
-        password_ok = hmac.compare_digest(given[1].encode(), auth[1].encode())
-        if not (user_ok and password_ok):
+        if not credentials_ok(given, auth):
             raise ApiError(401, "wrong user name or password", challenge)
         return given[0]
 
