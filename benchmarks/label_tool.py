@@ -3,13 +3,13 @@
 Runs the tracker (SSDLite + ByteTrack, default settings) on a video, or reads a ``reid track`` JSON,
 and writes PNG grids: one row per tracklet, first a small full frame with the tracklet's path (box
 bottom centres) and its middle box, then a few crops sampled over its life, each captioned with the
-tracklet id and frame. A person then writes ``benchmarks/labels/*.json`` (see
+tracklet id and frame. A person then writes ``assets/labels/*.json`` (see
 :mod:`tracking.labels`) by eye.
 
     python benchmarks/label_tool.py sheets --out /tmp/sheets [--tracklets ssd.json] [--video data/vtest.avi]
     python benchmarks/label_tool.py frame --tracklets ssd.json --frame 300 --out f300.png
     python benchmarks/label_tool.py fill --tracklets ssd.json \\
-        --labels benchmarks/labels/vtest_identities.json --out benchmarks/labels/vtest_identities.json
+        --labels assets/labels/vtest_identities.json --out assets/labels/vtest_identities.json
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scores from the hand-labelled identities of vtest.avi (``benchmarks/labels/vtest_identities.json``).
+"""Scores from the hand-labelled identities of vtest.avi (``assets/labels/vtest_identities.json``).
 
 1. Tracking: coverage of the labelled boxes at IoU 0.5 and IDF1 on the matched boxes, for the offline
    default detector (SSDLite) and HOG, both with ByteTrack at default settings, plus SSDLite at
@@ -28,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 VTEST = ROOT / "data" / "vtest.avi"
-LABELS = ROOT / "benchmarks" / "labels" / "vtest_identities.json"
+LABELS = ROOT / "assets" / "labels" / "vtest_identities.json"
 RANDOM_SEEDS = 100
 COME_BACK_FRAMES = 50  # 5 s at 10 fps: fragments of one walk are further apart than that only rarely
 

@@ -1,6 +1,6 @@
 """Hand-labelled identities on real footage, and the scores computed from them.
 
-A label file (``benchmarks/labels/*.json``, written with ``benchmarks/label_tool.py``) lists identities;
+A label file (``assets/labels/*.json``, written with ``benchmarks/label_tool.py``) lists identities;
 each holds labelled tracklets, each a frame span of one person with sampled boxes
 ``[frame, x1, y1, x2, y2]`` (pixels of the full frame). Boxes, not tracker ids, are the key, so any
 detector or tracker output can be scored against them by IoU matching:

@@ -1,4 +1,4 @@
-"""The hand-labelled identities of vtest.avi (benchmarks/labels/vtest_identities.json) against the
+"""The hand-labelled identities of vtest.avi (assets/labels/vtest_identities.json) against the
 offline default tracker (SSDLite + ByteTrack) on a short stretch, and the ReID baselines on them.
 
 Floors are the figures measured when the labels were made (frames 0-399: coverage 1.00, IDF1 on the
@@ -21,7 +21,7 @@ from .conftest import VTEST
 
 pytestmark = [pytest.mark.real_video, pytest.mark.slow]
 
-LABELS = Path(__file__).resolve().parents[2] / "benchmarks" / "labels" / "vtest_identities.json"
+LABELS = Path(__file__).resolve().parents[2] / "assets" / "labels" / "vtest_identities.json"
 FRAMES = 400
 
 
