@@ -63,7 +63,7 @@ def test_checkpoint_embedder_fingerprint_is_the_file_hash(tmp_path):
 
 def test_mobilenet_fallback_loads_the_wheel_weights_strictly():
     emb = MobileNetEmbedder()
-    assert emb.is_fallback and emb.dim == 1280
+    assert emb.is_fallback and emb.dim == 1792
     red, red2, blue = person_crops(4, 0), person_crops(4, 5), person_crops(4, 0, colour=(30, 30, 200))
     desc = emb.embed_tracklets([red, red2, blue])
     np.testing.assert_allclose(np.linalg.norm(desc, axis=1), 1.0, rtol=1e-5)
@@ -71,20 +71,55 @@ def test_mobilenet_fallback_loads_the_wheel_weights_strictly():
     assert desc[0] @ desc[1] > desc[0] @ desc[2]
 
 
-def test_mobilenet_channels_last_gives_the_plain_layouts_descriptors():
-    """The embedder runs its network channels-last for speed; the descriptors are those of the
-    plain (NCHW) network on the same preprocessed crops, up to float rounding."""
+def test_mobilenet_descriptor_is_its_documented_parts_and_channels_last_changes_nothing():
+    """The embedder runs its network channels-last for speed; its descriptor is exactly
+    ``[sqrt(w) * cnn, sqrt(1 - w) * colour]`` computed here independently with the plain (NCHW)
+    network: 4 stripe averages of features[:18] (each unit-norm), and 2 stripe square-rooted HSV
+    histograms, each part averaged over the crops and unit-normalised."""
+    import cv2
+
+    from reid.embed.mobilenet import CNN_WEIGHT
+
     emb = MobileNetEmbedder()
     tracklets = [person_crops(3, 0), person_crops(5, 2, colour=(30, 30, 200))]
     fast = emb.embed_tracklets(tracklets)
     plain = MobileNetEmbedder().features.to(memory_format=torch.contiguous_format)
-    with torch.inference_mode():
-        rows = []
-        for crops in tracklets:
-            x = crops_to_tensor(crops, emb.preprocess).contiguous()
-            rows.append(plain(x).mean(dim=(2, 3)).mean(dim=0))
-    want = torch.nn.functional.normalize(torch.stack(rows), dim=1).numpy()
-    np.testing.assert_allclose(fast, want, atol=1e-5)
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
+    for row, crops in zip(fast, tracklets, strict=True):
+        with torch.inference_mode():
+            fmap = plain(crops_to_tensor(crops, emb.preprocess).contiguous()).numpy()  # (n, 320, 8, 4)
+        cnn = np.mean([np.concatenate([unit(m[:, 2 * s:2 * s + 2].mean(axis=(1, 2))) for s in range(4)])
+                       for m in fmap], axis=0)
+        colour = []
+        for crop in crops:
+            hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
+            half = [hsv[:48], hsv[48:]]  # 96-row crops: upper and lower body
+            hists = [cv2.calcHist([h], [0, 1, 2], None, [16, 4, 4], [0, 180, 0, 256, 0, 256]).ravel()
+                     for h in half]
+            colour.append(np.concatenate([np.sqrt(h / h.sum()) for h in hists]))
+        want = np.concatenate([np.sqrt(CNN_WEIGHT) * unit(cnn),
+                               np.sqrt(1 - CNN_WEIGHT) * unit(np.mean(colour, axis=0))])
+        np.testing.assert_allclose(row, want, atol=1e-5)
+
+
+def test_mobilenet_descriptor_tells_which_half_wears_which_colour():
+    """Stripes keep where a colour is: red over blue is not blue over red (one global average or
+    histogram would call them the same)."""
+    def outfit(top, bottom, first_seed=0):
+        crops = []
+        for seed in range(first_seed, first_seed + 3):
+            crop = np.random.default_rng(seed).integers(0, 40, (128, 48, 3), dtype=np.uint8)
+            crop[8:64, 8:40], crop[64:120, 8:40] = top, bottom
+            crops.append(crop)
+        return crops
+
+    red, blue = (200, 30, 30), (30, 30, 200)
+    desc = MobileNetEmbedder().embed_tracklets([outfit(red, blue), outfit(red, blue, 10),
+                                                outfit(blue, red)])
+    assert desc[0] @ desc[1] > desc[0] @ desc[2] + 0.1
 
 
 def test_mobilenet_key_mapping_rejects_wrong_shapes():
