@@ -103,6 +103,8 @@ def _candidates(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptio
 def _rerank(store: Store, q: np.ndarray, keep: list[tuple[TrackletInfo, float]],
             opts: SearchOptions) -> tuple[list[tuple[TrackletInfo, float]], list[float]]:
     g = store.get_descriptors([info.id for info, _ in keep])
+    if store.index is not None:  # compare as the index does (centred)
+        g, q = store.index.prepare(g), store.index.prepare(q)[0]
     q_g = np.clip(2.0 - 2.0 * (g @ q), 0.0, None)[None, :]
     g_g = np.clip(2.0 - 2.0 * (g @ g.T), 0.0, None)
     final = k_reciprocal_rerank(q_g, np.zeros((1, 1), np.float32), g_g, k1=opts.k1, k2=opts.k2,

@@ -34,7 +34,11 @@ def _recall(got: np.ndarray, truth: np.ndarray) -> float:
                           for a, b in zip(got, truth, strict=True)]))
 
 
-def _exact(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+def _exact(x: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,
+           index: VectorIndex | None = None) -> np.ndarray:
+    """Brute-force top-k ids, comparing as ``index`` does (centred) when given."""
+    if index is not None:
+        x, q = index.prepare(x), index.prepare(q)
     return ids[np.argsort(-(q @ x.T), axis=1, kind="stable")[:, :k]]
 
 
@@ -42,7 +46,8 @@ def test_flat_matches_brute_force_and_pads():
     x, ids = _unit(300, 32), np.arange(300) * 7 + 3
     index = VectorIndex.build(32, ids, x)
     scores, got = index.search(x[:10], 5)
-    np.testing.assert_array_equal(got, _exact(x, ids, x[:10], 5))
+    assert index.centre is not None  # 300 vectors: centred
+    np.testing.assert_array_equal(got, _exact(x, ids, x[:10], 5, index))
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
     small = VectorIndex.build(32, ids[:2], x[:2])
     s, i = small.search(x[:1], 4)
@@ -122,9 +127,10 @@ def test_recall_on_clustered_descriptors(tmp_path, kind):
     q, _ = _clustered(people=400, per=1, d=128, seed=0)  # same centres and cameras, new noise
     q = q[:100]
     scores, got = index.search(q, 10)
-    truth = _exact(x, ids, q, 10)
+    truth = _exact(x, ids, q, 10, index)
     assert _recall(got, truth) >= 0.95
-    np.testing.assert_allclose(scores[:, 0], np.sort(q @ x.T, axis=1)[:, -1], atol=2e-3)
+    best = np.sort(index.prepare(q) @ index.prepare(x).T, axis=1)[:, -1]
+    np.testing.assert_allclose(scores[:, 0], best, atol=2e-3)
     index.save(tmp_path / "v.faiss")
     loaded = VectorIndex.load(tmp_path / "v.faiss", cfg)
     np.testing.assert_array_equal(loaded.search(q, 10)[1], got)
@@ -137,9 +143,9 @@ def test_projection_keeps_inner_products_of_low_rank_data():
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     cfg = IndexConfig(kind="ivfsq", approx_min_size=0, pca_dim=12, refine="none", ivf_nprobe=64)
     index = VectorIndex.build(64, np.arange(3000), x, cfg)
-    np.testing.assert_allclose(index.reconstruct([0, 1, 2]), x[:3], atol=0.05)
+    np.testing.assert_allclose(index.reconstruct([0, 1, 2]), index.prepare(x[:3]), atol=0.05)
     _, got = index.search(x[:50], 10)
-    assert _recall(got, _exact(x, np.arange(3000), x[:50], 10)) >= 0.9
+    assert _recall(got, _exact(x, np.arange(3000), x[:50], 10, index)) >= 0.9
 
 
 def test_old_ivf_layout_is_refused_for_rebuild(tmp_path):
@@ -165,3 +171,51 @@ def test_ivf_retrains_lists_when_the_gallery_outgrows_them():
     assert faiss.extract_index_ivf(index._main).nlist == 128 and index.ntotal == 12000
     _, got = index.search(x[:20], 1)
     assert (got[:, 0] == ids[:20]).all()
+
+
+def test_centring_starts_at_the_minimum_and_follows_the_gallery_as_it_doubles(tmp_path):
+    from reid.store._index import CENTRE_MIN_VECTORS
+
+    rng = np.random.default_rng(7)
+    common = rng.standard_normal(48).astype(np.float32) * 3.0  # what every descriptor shares
+    raw = common + rng.standard_normal((200, 48)).astype(np.float32)
+    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
+    index = VectorIndex(48)
+    index.add(np.arange(CENTRE_MIN_VECTORS - 1), raw[:CENTRE_MIN_VECTORS - 1])
+    assert index.centre is None  # too few: plain cosine
+    np.testing.assert_allclose(index.search(raw[:1], 1)[0][0, 0], 1.0, atol=1e-5)
+    index.add([CENTRE_MIN_VECTORS - 1], raw[CENTRE_MIN_VECTORS - 1:CENTRE_MIN_VECTORS])
+    np.testing.assert_allclose(index.centre, raw[:CENTRE_MIN_VECTORS].mean(0), atol=1e-6)
+    index.add(np.arange(CENTRE_MIN_VECTORS, 63), raw[CENTRE_MIN_VECTORS:63])
+    assert index.centre_count == CENTRE_MIN_VECTORS  # not doubled yet
+    index.add(np.arange(63, 200), raw[63:200])
+    assert index.centre_count == 200
+    # recentring recovered the original descriptors exactly from the centred ones
+    np.testing.assert_allclose(index.centre, raw.mean(0), atol=1e-5)
+    centred = raw - raw.mean(0)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    np.testing.assert_allclose(index.reconstruct(np.arange(200)), centred, atol=1e-5)
+    scores, got = index.search(raw[:5], 3)
+    truth = np.argsort(-(centred[:5] @ centred.T), axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(got, truth)
+    np.testing.assert_allclose(scores, np.take_along_axis(centred[:5] @ centred.T, truth, 1),
+                               atol=1e-5)
+    # the shared component no longer makes everyone alike
+    assert float(np.median(centred @ centred.T)) < 0.1 < float(np.median(raw @ raw.T))
+    index.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss")
+    np.testing.assert_array_equal(loaded.centre, index.centre)
+    assert loaded.centre_count == 200
+    np.testing.assert_array_equal(loaded.search(raw[:5], 3)[1], got)
+
+
+def test_a_damaged_centre_is_refused(tmp_path):
+    x = _unit(64, 16)
+    index = VectorIndex.build(16, np.arange(64), x)
+    path = tmp_path / "v.faiss"
+    index.save(path)
+    data = bytearray(path.read_bytes())
+    data[-64:] = np.full(16, 5.0, np.float32).tobytes()  # the centre is the file's last 16 floats
+    path.write_bytes(bytes(data))
+    with pytest.raises(IndexFileError):
+        VectorIndex.load(path)
