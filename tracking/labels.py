@@ -15,7 +15,7 @@ detector or tracker output can be scored against them by IoU matching:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,8 +172,12 @@ class RankResult:
     num_queries: int
 
 
+GalleryScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``scorer(query (D,), gallery (G, D)) -> (G,)`` scores, higher is more alike (e.g. re-ranking)."""
+
+
 def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.ndarray,
-                     min_gap_frames: int = 1) -> RankResult:
+                     min_gap_frames: int = 1, scorer: GalleryScorer | None = None) -> RankResult:
     """mAP / Rank-1 of cross-tracklet queries by cosine similarity.
 
     Every tracklet is a query; its gallery is every other tracklet that does not overlap it in time
@@ -187,6 +191,7 @@ def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.nda
         identities: ``(N,)`` int identity of each tracklet.
         spans: ``(N, 2)`` int first and last frame (inclusive) of each tracklet.
         min_gap_frames: least ``later start - earlier end`` for a gallery tracklet (1: no overlap).
+        scorer: scores of each query against its gallery instead of the cosine similarity.
 
     Raises:
         ValueError: shapes disagree, or no tracklet has a true match.
@@ -206,7 +211,8 @@ def reid_rank_scores(features: np.ndarray, identities: np.ndarray, spans: np.nda
         positives = ids[gallery] == ids[q]
         if not positives.any():
             continue
-        order = np.argsort(-sim[q, gallery], kind="stable")
+        scores = sim[q, gallery] if scorer is None else np.asarray(scorer(x[q], x[gallery]))
+        order = np.argsort(-scores, kind="stable")
         good = positives[order]
         ranks = np.flatnonzero(good) + 1
         aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
