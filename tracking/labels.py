@@ -260,3 +260,46 @@ def hsv_histograms(crops: list[list[np.ndarray]], bins: tuple[int, int, int] = (
             out[k] += hist / max(float(hist.sum()), 1.0)
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(norm, 1e-12)
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    """Every person in a few frames (``assets/labels/vtest_all_people.json``).
+
+    Attributes:
+        boxes: frame -> ``(N, 4)`` float32 pixel boxes, one per person a box could be drawn for.
+        unboxed: frame -> people seen in that frame that no box fitted (count as missed).
+    """
+
+    boxes: dict[int, np.ndarray]
+    unboxed: dict[int, int]
+
+    @property
+    def num_people(self) -> int:
+        """All people of all frames, boxed or not."""
+        return sum(len(b) for b in self.boxes.values()) + sum(self.unboxed.values())
+
+
+def load_frame_labels(path: str | Path) -> FrameLabels:
+    """Read a frame-complete label file: ``{"frames": {"40": {"boxes": [[x1, y1, x2, y2], ...],
+    "unboxed": 0}, ...}}``."""
+    data = json.loads(Path(path).read_text())
+    boxes, unboxed = {}, {}
+    for f, entry in data["frames"].items():
+        boxes[int(f)] = np.asarray(entry["boxes"], np.float32).reshape(-1, 4)
+        unboxed[int(f)] = int(entry.get("unboxed", 0))
+    return FrameLabels(boxes, unboxed)
+
+
+def frame_coverage(labels: FrameLabels, hyp: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                   iou_threshold: float = 0.5) -> float:
+    """Share of all labelled people (unboxed ones count as missed) that a hypothesis box covers at
+    IoU >= ``iou_threshold``, one-to-one per frame; ``hyp`` as in :func:`coverage_idf1`."""
+    hit = 0
+    for f, truth in labels.boxes.items():
+        boxes = hyp.get(f, (None, np.zeros((0, 4), np.float32)))[1]
+        if len(truth) and len(boxes):
+            iou = iou_matrix(truth, np.asarray(boxes, np.float32).reshape(-1, 4))
+            r, c = linear_sum_assignment(-iou)
+            hit += int((iou[r, c] >= iou_threshold).sum())
+    return hit / labels.num_people if labels.num_people else 0.0

@@ -83,3 +83,21 @@ def test_hsv_histograms_tell_colours_apart():
     assert h.shape == (3, 256)
     np.testing.assert_allclose(np.linalg.norm(h, axis=1), 1.0, atol=1e-6)
     assert h[0] @ h[1] == pytest.approx(1.0) and h[0] @ h[2] == pytest.approx(0.0)
+
+
+def test_frame_coverage_counts_unboxed_people_as_missed(tmp_path):
+    import json
+
+    from tracking.labels import frame_coverage, load_frame_labels
+
+    path = tmp_path / "all.json"
+    path.write_text(json.dumps({"frames": {
+        "3": {"boxes": [[0, 0, 10, 30], [50, 0, 60, 30]], "unboxed": 1},
+        "7": {"boxes": [[0, 0, 10, 30]], "unboxed": 0}}}))
+    labels = load_frame_labels(path)
+    assert labels.num_people == 4
+    hyp = {3: (np.array([1, 2]), np.array([[0, 0, 10, 31], [52, 0, 70, 30]], np.float32)),
+           9: (np.array([1]), np.array([[0, 0, 10, 30]], np.float32))}
+    # frame 3: one box matched (IoU 0.97), one not (IoU 0.4); frame 7: nothing tracked
+    assert frame_coverage(labels, hyp) == 0.25
+    assert frame_coverage(labels, {}) == 0.0
