@@ -15,6 +15,7 @@ detector or tracker output can be scored against them by IoU matching:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -303,3 +304,64 @@ def frame_coverage(labels: FrameLabels, hyp: Mapping[int, tuple[np.ndarray, np.n
             r, c = linear_sum_assignment(-iou)
             hit += int((iou[r, c] >= iou_threshold).sum())
     return hit / labels.num_people if labels.num_people else 0.0
+
+
+LabelledFrames = Mapping[int, tuple[np.ndarray, np.ndarray]]
+"""frame -> (identities ``(N,)`` int64, boxes ``(N, 4)`` float32 pixels), as :func:`labelled_frames`."""
+
+
+def identity_votes(frames: np.ndarray, boxes_xyxy: np.ndarray, labelled: LabelledFrames,
+                   first_frame: int = 0, iou_threshold: float = 0.5) -> dict[int, tuple[int, int]]:
+    """How one tracklet's boxes meet the labelled people: per person it covers, ``(matched,
+    present)``.
+
+    Each tracklet box on a labelled frame goes to the labelled box it overlaps most, when that IoU
+    is at least ``iou_threshold``; ``matched`` counts the boxes that went to the person, ``present``
+    the tracklet's boxes on frames where the person is labelled. Only people with a matched box are
+    listed; more than one means the tracker switched people within the tracklet.
+
+    Args:
+        frames: ``(T,)`` int frame indices of the tracklet, in its own camera video's numbering.
+        boxes_xyxy: ``(T, 4)`` pixel boxes of the tracklet.
+        labelled: full-video frame -> (identities, boxes), see ``tracking.labels.labelled_frames``.
+        first_frame: the full-video frame of the camera video's frame 0.
+    """
+    f = np.asarray(frames, np.int64).reshape(-1) + int(first_frame)
+    b = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4)
+    if len(f) != len(b):
+        raise ValueError(f"{len(f)} frames but {len(b)} boxes")
+    matched: Counter[int] = Counter()
+    present: Counter[int] = Counter()
+    for frame, box in zip(f.tolist(), b, strict=True):
+        entry = labelled.get(frame)
+        if entry is None:
+            continue
+        ids, boxes = entry
+        present.update({int(i) for i in ids})
+        iou = iou_matrix(box[None, :], boxes)[0]
+        best = int(np.argmax(iou))
+        if iou[best] >= iou_threshold:
+            matched[int(ids[best])] += 1
+    return {i: (n, present[i]) for i, n in matched.items()}
+
+
+def identity_from_votes(votes: Mapping[int, tuple[int, int]]) -> int | None:
+    """The person of :func:`identity_votes`: the one with the best ``matched / present`` when that
+    share is more than half, else None; ties go to the person with more matched boxes.
+
+    The share is taken over the frames where that person is labelled: labels are sampled (every 3rd
+    frame, each person at its own phase) and cover only some people, so a frame where someone else
+    is labelled says nothing about this one. A tracklet that follows an unlabelled person past a
+    labelled one, or loses the person half-way, gets none.
+    """
+    if not votes:
+        return None
+    share, _, identity = max((n / p, n, i) for i, (n, p) in votes.items())
+    return identity if share > 0.5 else None
+
+
+def assign_identity(frames: np.ndarray, boxes_xyxy: np.ndarray, labelled: LabelledFrames,
+                    first_frame: int = 0, iou_threshold: float = 0.5) -> int | None:
+    """The labelled person one tracklet shows, or None (:func:`identity_votes` then
+    :func:`identity_from_votes`; arguments as there)."""
+    return identity_from_votes(identity_votes(frames, boxes_xyxy, labelled, first_frame, iou_threshold))

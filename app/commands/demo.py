@@ -178,7 +178,7 @@ def _pick_query(cameras: list[DemoCamera], tracklets: list):
 def _identities(service, tracklets: list, cam: DemoCamera, labelled) -> dict[int, tuple[int, bool]]:
     """Tracklet id -> (labelled person, whether it shows that person only), for the tracklets of
     ``cam`` that show one."""
-    from app.commands._demo_truth import identity_from_votes, identity_votes
+    from tracking.labels import identity_from_votes, identity_votes
 
     out = {}
     for t in tracklets:

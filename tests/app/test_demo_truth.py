@@ -8,17 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from app.commands._demo_truth import (
+from app.commands._demo_truth import footage_labels, rank_lines, rank_summary, true_match_rank
+from app.commands.demo import split_spans
+from tracking.labels import (
     assign_identity,
-    footage_labels,
     identity_from_votes,
     identity_votes,
-    rank_lines,
-    rank_summary,
-    true_match_rank,
+    labelled_frames,
+    labels_from_dict,
 )
-from app.commands.demo import split_spans
-from tracking.labels import labelled_frames, labels_from_dict
 
 # Two people walking side by side, labelled every 3rd frame of full-video frames 300-330.
 P1 = np.array([100.0, 50.0, 140.0, 150.0])
