@@ -1,8 +1,8 @@
 """Tracking configuration: our commented YAML files in ``tracking/configs/``, loaded into dataclasses.
 
 A config has three sections: ``tracker`` (the ultralytics tracker's keys, with
-``lost_track_seconds`` instead of a frame count), ``tracklets`` (filtering and crops) and
-``stitching``.
+``lost_track_seconds`` instead of a frame count, plus ``stride_buffer_per_second`` that the pipeline
+reads), ``tracklets`` (filtering, crops and gap filling) and ``stitching``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class TrackletConfig:
     max_crops: int = 16
     crop_max_height: int = 256
     crop_padding: float = 0.0
+    fill_gaps_seconds: float = 1.0
 
 
 @dataclass

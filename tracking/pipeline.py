@@ -2,6 +2,13 @@
 
 ``VideoTracker(...).run()`` yields :class:`Tracklet` s while the video is decoded, so an indexer
 can embed and store them without holding the video; :func:`track_video` collects them.
+
+With ``stride`` N > 1 only every N-th frame is detected. Two things keep the tracklets whole: the
+tracker matches with widened boxes (people move further between the frames it sees; the tracker
+key ``stride_buffer_per_second``), and finished tracklets get interpolated boxes on the frames in
+between (``tracklets.fill_gaps_seconds``, :func:`~tracking.tracklets.fill_gaps`; the filters run
+before, so ``min_boxes`` counts detections). At any stride each track also gets back the detection
+it was born from, which the tracker does not report (it confirms a track on its second frame).
 """
 
 from __future__ import annotations
@@ -9,18 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from tracking.config import TrackingConfig, load_tracking_config
 from tracking.detect import Detector
+from tracking.metrics import iou_matrix
 from tracking.records import Detection, Tracklet
 from tracking.stitch import Stitcher
 from tracking.track import OnlineTracker, TrackedBox
-from tracking.tracklets import TrackletBuilder, occlusion_fractions
+from tracking.tracklets import TrackletBuilder, fill_gaps, gap_fill_frames, occlusion_fractions
 from tracking.video import Frame, ReadStats, VideoInfo, VideoReader
 
 logger = logging.getLogger(__name__)
@@ -29,6 +39,29 @@ ProgressFn = Callable[[int, int], None]
 """``progress(frames_done, frames_total)``; frames count decoded frames, total may be 0 (unknown)."""
 FrameFn = Callable[[Frame, list[TrackedBox]], None]
 """``on_frame(frame, tracked_boxes)`` after each processed frame (annotation, live display)."""
+
+# A track's first detection is found again in the previous frame above this IoU (widened boxes);
+# ultralytics confirms a new track at about this overlap (cost 1 - IoU x score <= 0.7).
+_BIRTH_MIN_IOU = 0.3
+
+STRIDE_BUFFER_KEY = "stride_buffer_per_second"
+"""Tracker config key read here, not by ultralytics: see :func:`stride_buffer`."""
+
+
+def stride_buffer(tracker_cfg: Mapping[str, Any], fps: float, stride: int) -> float:
+    """Fraction of a box's width and height added on each side for matching at ``stride``:
+    ``stride_buffer_per_second`` times the seconds of skipped video between two processed frames,
+    ``(stride - 1) / fps``; 0 at stride 1 or when the key is 0 or absent."""
+    rate = float(tracker_cfg.get(STRIDE_BUFFER_KEY, 0.0) or 0.0)
+    return max(0.0, rate * (stride - 1) / fps) if fps > 0 else 0.0
+
+
+def widen_boxes(boxes_xyxy: np.ndarray, fraction: float) -> np.ndarray:
+    """``(N, 4)`` xyxy pixel boxes grown by ``fraction`` of their width/height on each side
+    (same centres); the buffered IoU of Yang et al. (C-BIoU, 2023) for matching fast movers."""
+    b = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    pad = fraction * np.concatenate([b[:, 2:] - b[:, :2]] * 2, axis=1)
+    return b + pad * np.array([-1, -1, 1, 1], np.float32)
 
 
 @dataclass
@@ -40,6 +73,8 @@ class TrackingStats:
     raw_tracks: int = 0
     kept_tracklets: int = 0
     stitched_links: int = 0
+    filled_boxes: int = 0
+    backfilled_boxes: int = 0
     decode_seconds: float = 0.0
     detect_seconds: float = 0.0
     track_seconds: float = 0.0
@@ -56,7 +91,8 @@ class VideoTracker:
         config: a :class:`TrackingConfig` or a config name/path (``"bytetrack"``, ``"botsort"``).
         video_id: id stored in the tracklets (default: the file stem).
         camera_id: camera name stored in the tracklets (default: ``video_id``).
-        stride: process every ``stride``-th frame.
+        stride: detect every ``stride``-th frame (tracklets still get boxes on the frames between,
+            see the module docstring).
         max_frames: only the first ``max_frames`` frames of the video (``None``: all).
         start_time: wall-clock POSIX seconds of the first frame, if known.
         with_crops: collect crops and thumbnails (RGB uint8 ``(H, W, 3)``).
@@ -81,6 +117,12 @@ class VideoTracker:
         self.progress = progress
         self.on_frame = on_frame
         self.stats = TrackingStats()
+        fps = self.reader.info.fps
+        self._buffer = stride_buffer(self.config.tracker, fps, stride)
+        self._fill_frames = gap_fill_frames(self.config.tracklets.fill_gaps_seconds, fps, stride)
+        self._new_thresh = float(self.config.tracker.get("new_track_thresh", 0.0))
+        self._last_id = 0
+        self._prev: tuple[int, float, np.ndarray, np.ndarray] | None = None
 
     @property
     def info(self) -> VideoInfo:
@@ -97,8 +139,10 @@ class VideoTracker:
         """Yield kept tracklets as their tracks finish (then the rest at the end of the video)."""
         info, cfg = self.reader.info, self.config
         self.stats = stats = TrackingStats()
+        self._last_id, self._prev = 0, None
         t_start = time.perf_counter()
-        tracker = OnlineTracker(cfg.tracker, info.fps, self.stride)
+        tracker_cfg = {k: v for k, v in cfg.tracker.items() if k != STRIDE_BUFFER_KEY}
+        tracker = OnlineTracker(tracker_cfg, info.fps, self.stride)
         builder = TrackletBuilder(self.video_id, self.camera_id, (info.width, info.height),
                                   cfg.tracklets, with_crops=self.with_crops or cfg.stitching.enabled,
                                   start_time=self.start_time)
@@ -135,10 +179,17 @@ class VideoTracker:
               gap_frames: int) -> Iterator[Tracklet]:
         stats = self.stats
         t0 = time.perf_counter()
-        tracked = tracker.update(det, frame.image)
+        if self._buffer > 0:
+            # Match on widened boxes, keep the detector's boxes.
+            wide = Detection(det.frame_index, widen_boxes(det.boxes_xyxy, self._buffer), det.scores)
+            tracked = [TrackedBox(t.track_id, det.boxes_xyxy[t.det_index].copy(), t.score, t.det_index)
+                       for t in tracker.update(wide, frame.image)]
+        else:
+            tracked = tracker.update(det, frame.image)
         stats.track_seconds += time.perf_counter() - t0
         stats.frames_processed += 1
         stats.detections += len(det)
+        self._backfill(frame, det, tracked, builder)
         if tracked:
             boxes = np.stack([t.box_xyxy for t in tracked])
             occ = occlusion_fractions(det.boxes_xyxy)[[t.det_index for t in tracked]]
@@ -150,6 +201,30 @@ class VideoTracker:
             self.progress(frame.index + 1, self.total_frames)
         finished = builder.finish_stale(frame.index, gap_frames)
         yield from self._emit(finished, builder, stitcher, now=frame.timestamp)
+
+    def _backfill(self, frame: Frame, det: Detection, tracked: list[TrackedBox],
+                  builder: TrackletBuilder) -> None:
+        """Give each new track the detection it was born from.
+
+        The tracker reports a track from its second matched frame on; its first detection was
+        unmatched in the previous processed frame. Found again by IoU of the (widened) boxes."""
+        prev, self._prev = self._prev, None
+        new = [t for t in tracked if t.track_id > self._last_id]
+        self._last_id = max([self._last_id] + [t.track_id for t in tracked])
+        used = {t.det_index for t in tracked}
+        free = [i for i in range(len(det)) if i not in used and det.scores[i] >= self._new_thresh]
+        self._prev = (frame.index, frame.timestamp, det.boxes_xyxy[free], det.scores[free])
+        if not new or prev is None or not len(prev[2]):
+            return
+        index, ts, boxes, scores = prev
+        cur = widen_boxes(np.stack([t.box_xyxy for t in new]), self._buffer)
+        iou = iou_matrix(cur, widen_boxes(boxes, self._buffer))
+        rows, cols = linear_sum_assignment(-iou)
+        ok = [(r, c) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= _BIRTH_MIN_IOU]
+        if ok:
+            builder.add(index, ts, None, [new[r].track_id for r, _ in ok], boxes[[c for _, c in ok]],
+                        scores[[c for _, c in ok]], np.zeros(len(ok), np.float32))
+            self.stats.backfilled_boxes += len(ok)
 
     def _emit(self, finished: list[Tracklet], builder: TrackletBuilder, stitcher: Stitcher | None,
               now: float = 0.0, final: bool = False) -> Iterator[Tracklet]:
@@ -163,6 +238,9 @@ class VideoTracker:
         for t in sorted(ready, key=lambda t: t.track_id):
             if not builder.keep(t):
                 continue
+            n = len(t)
+            t = fill_gaps(t, self._fill_frames)
+            self.stats.filled_boxes += len(t) - n
             if not self.with_crops:
                 t.crops, t.crop_frame_indices, t.thumbnail = [], [], None
             self.stats.kept_tracklets += 1

@@ -8,6 +8,7 @@ the track's life however long it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -184,6 +185,45 @@ class TrackletBuilder:
         if reasons:
             logger.debug("dropping track %d: %s", tracklet.track_id, "; ".join(reasons))
         return not reasons
+
+
+def gap_fill_frames(fill_gaps_seconds: float, fps: float, stride: int = 1) -> int:
+    """Largest frame distance between two consecutive boxes of a track that :func:`fill_gaps`
+    bridges: ``fill_gaps_seconds`` at the video's ``fps``, and never less than ``stride`` (the
+    frames a stride skips are always filled). 0 (no filling) when ``fill_gaps_seconds <= 0``."""
+    if fill_gaps_seconds <= 0:
+        return 0
+    return max(int(stride), int(round(fill_gaps_seconds * fps)))
+
+
+def fill_gaps(tracklet: Tracklet, max_gap_frames: int) -> Tracklet:
+    """Give ``tracklet`` a box on every frame between two of its boxes at most ``max_gap_frames``
+    frames apart (the frames a ``--stride`` skipped, short detector misses).
+
+    Boxes (xyxy pixels) and timestamps are interpolated linearly between the two real boxes
+    around each gap (for a constant-rate video the timestamps are ``index / fps``). A filled box
+    has score 0: it is no detection, and ``scores > 0`` tells the real boxes. Longer gaps (the
+    person was hidden or gone) stay gaps; nothing is added before the first or after the last box.
+    Crops and the thumbnail are untouched (they come from real frames).
+
+    Returns:
+        ``tracklet`` itself when there is nothing to fill, else a new :class:`Tracklet`.
+    """
+    f = tracklet.frame_indices
+    steps = np.diff(f)
+    gaps = np.flatnonzero((steps > 1) & (steps <= max_gap_frames))
+    if not len(gaps):
+        return tracklet
+    filled = np.concatenate([np.arange(f[i] + 1, f[i + 1]) for i in gaps])
+    frames = np.sort(np.concatenate([f, filled]))
+    real = np.isin(frames, f, assume_unique=True)
+    boxes = np.stack([np.interp(frames, f, tracklet.boxes_xyxy[:, k]) for k in range(4)], axis=1)
+    scores = np.zeros(len(frames), np.float32)
+    scores[real] = tracklet.scores
+    return dataclasses.replace(
+        tracklet, frame_indices=frames, timestamps=np.interp(frames, f, tracklet.timestamps),
+        boxes_xyxy=boxes.astype(np.float32), scores=scores,
+    )
 
 
 def merge_tracklets(first: Tracklet, second: Tracklet, max_crops: int) -> Tracklet:
