@@ -62,7 +62,8 @@ class Tracklet:
         frame_indices: ``(T,)`` int64, increasing frame indices.
         timestamps: ``(T,)`` float64 seconds from the video start.
         boxes_xyxy: ``(T, 4)`` float32 pixel boxes (detector boxes, not Kalman-smoothed).
-        scores: ``(T,)`` float32 detector confidences.
+        scores: ``(T,)`` float32 detector confidences; 0 marks a box interpolated between detections
+            (``tracklets.fill_gaps_seconds``).
         crops: at most ``max_crops`` RGB uint8 ``(H, W, 3)`` crops, sampled evenly over the life of
             the tracklet (empty when crops were not requested).
         crop_frame_indices: the frame index of each crop.

@@ -39,10 +39,14 @@ class IndexJob:
 
 def tracklet_quality(t: Tracklet) -> float:
     """A [0, 1] score for display order: mean detector confidence x how large the person is
-    (median box height relative to 128 pixels, capped at 1)."""
-    heights = t.boxes_xyxy[:, 3] - t.boxes_xyxy[:, 1]
-    size = min(1.0, float(np.median(heights)) / 128.0) if len(heights) else 0.0
-    return float(np.clip(np.mean(t.scores) * size, 0.0, 1.0)) if len(t.scores) else 0.0
+    (median box height relative to 128 pixels, capped at 1), over the detected boxes (interpolated
+    boxes have score 0 and are left out)."""
+    detected = np.asarray(t.scores) > 0
+    if not detected.any():
+        return 0.0
+    heights = (t.boxes_xyxy[:, 3] - t.boxes_xyxy[:, 1])[detected]
+    size = min(1.0, float(np.median(heights)) / 128.0)
+    return float(np.clip(np.mean(np.asarray(t.scores)[detected]) * size, 0.0, 1.0))
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray) -> None:
