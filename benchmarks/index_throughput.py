@@ -5,8 +5,9 @@
 Each configuration runs in its own process (so peak RSS is its own) and indexes the whole video
 into a fresh temporary gallery:
 
-- ``ssd-mobilenet``: the offline default (SSDLite + ByteTrack + MobileNetV2 fallback embedder;
-  needs `reid weights fetch ssdlite-person`).
+- ``ssd-mobilenet``: the offline default (SSDLite on two strips per frame + ByteTrack + MobileNetV2
+  fallback embedder; needs `reid weights fetch ssdlite-person`).
+- ``ssd-mobilenet-stride2``: the same, detecting on every second frame (boxes interpolated between).
 - ``hog-mobilenet``: the last-resort pipeline (HOG instead of SSDLite).
 - ``hog-clip``: HOG + the zero-shot CLIP ViT-B/16 descriptor (random init: same cost as pretrained).
 - ``hog-mobilenet-stride2``: the offline pipeline on every second frame.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 CONFIGS = {
     "ssd-mobilenet": {"detector": "ssd", "embedder": "mobilenet", "stride": 1},
+    "ssd-mobilenet-stride2": {"detector": "ssd", "embedder": "mobilenet", "stride": 2},
     "hog-mobilenet": {"detector": "hog", "embedder": "mobilenet", "stride": 1},
     "hog-mobilenet-stride2": {"detector": "hog", "embedder": "mobilenet", "stride": 2},
     "hog-clip": {"detector": "hog", "embedder": "clip-random", "stride": 1},

@@ -105,7 +105,6 @@ def _reid(video: Path, labels: list) -> dict:
 
 
 def _reid_protocols(embedder, crops: list, ids: np.ndarray, spans: np.ndarray) -> dict:
-    from reid.embed import crops_to_tensor
     from reid.embed.colour import stripe_colour_histograms
     from reid.embed.mobilenet import COLOUR_STRIPES
     from reid.store import VectorIndex
@@ -119,8 +118,7 @@ def _reid_protocols(embedder, crops: list, ids: np.ndarray, spans: np.ndarray) -
     # the descriptor's parts, to show what each choice adds (README: "The offline descriptor")
     counts = [len(c) for c in crops]
     flat = [c for cs in crops for c in cs]
-    cnn = _tracklet_means(embedder._frame_features(crops_to_tensor(flat, embedder.preprocess)).numpy(),
-                          counts)
+    cnn = _tracklet_means(embedder.crop_features(flat), counts)
     colour = _tracklet_means(stripe_colour_histograms(flat, COLOUR_STRIPES), counts)
     hist = hsv_histograms(crops)
     descriptors = {

@@ -208,7 +208,7 @@ class SSDLiteDetector:
     name = "ssd"
 
     def __init__(
-        self, graph: str | Path | None = None, conf: float = 0.1, batch_size: int = 4, workers: int = 2,
+        self, graph: str | Path | None = None, conf: float = 0.1, batch_size: int = 1, workers: int = 2,
         strips: int = 2,
     ):
         path = Path(graph) if graph is not None else find_ssd_graph()

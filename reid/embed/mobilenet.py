@@ -128,17 +128,19 @@ class MobileNetEmbedder:
         logger.info("offline fallback embedder: ImageNet MobileNetV2 from %s", path)
 
     @torch.inference_mode()
-    def _frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` input -> ``(N, 1280)``: per crop 4 stripe averages, each unit-norm."""
+    def crop_features(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """RGB uint8 crops -> ``(N, 1280)`` float32: per crop 4 stripe averages of the CNN map,
+        each unit-norm. Crops are resized and normalised ``batch_size`` at a time, so memory does
+        not grow with the number of crops (a float32 256x128 input is 393 KB)."""
         out = []
-        for i in range(0, len(frames), self.batch_size):
-            fmap = self.features(
-                frames[i : i + self.batch_size].to(self.device, memory_format=torch.channels_last))
+        for i in range(0, len(crops), self.batch_size):
+            batch = crops_to_tensor(crops[i : i + self.batch_size], self.preprocess)
+            fmap = self.features(batch.to(self.device, memory_format=torch.channels_last))
             edges = torch.linspace(0, fmap.shape[2], CNN_STRIPES + 1).round().long().tolist()
             parts = [torch.nn.functional.normalize(fmap[:, :, a:max(b, a + 1)].mean(dim=(2, 3)), dim=1)
                      for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            out.append(torch.cat(parts, dim=1).float().cpu())
-        return torch.cat(out)
+            out.append(torch.cat(parts, dim=1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.cnn_dim), np.float32)
 
     def embed_tracklets(
         self, crops: Sequence[Sequence[np.ndarray]], cameras: Sequence[int] | None = None
@@ -150,7 +152,7 @@ class MobileNetEmbedder:
         if min(counts) == 0:
             raise ValueError("every tracklet needs at least one crop")
         flat = [c for cs in crops for c in cs]
-        cnn = self._frame_features(crops_to_tensor(flat, self.preprocess)).numpy()
+        cnn = self.crop_features(flat)
         colour = stripe_colour_histograms(flat, COLOUR_STRIPES)
         owners = np.repeat(np.arange(len(crops)), counts)
 
