@@ -201,7 +201,9 @@ def _people_tab(config: UiConfig) -> dict[str, Any]:
 def _search_controls() -> dict[str, Any]:
     with gr.Accordion("Filters", open=True):
         threshold = gr.Slider(-1.0, 1.0, value=0.0, step=0.01, label="Minimum score",
-                              info="cosine similarity; raise it to keep only close matches")
+                              info="cosine similarity of gallery-centred descriptors: about 0 for "
+                                   "unrelated people, so 0 hides those less alike than an average "
+                                   "pair; raise it to keep only close matches")
         top_k = gr.Slider(1, 200, value=30, step=1, label="Number of results")
         cameras = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
                               label="Cameras (empty = all)", elem_id="reid-filter-cameras")
