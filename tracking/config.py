@@ -2,7 +2,8 @@
 
 A config has three sections: ``tracker`` (the ultralytics tracker's keys, with
 ``lost_track_seconds`` instead of a frame count, plus ``stride_buffer_per_second`` that the pipeline
-reads), ``tracklets`` (filtering, crops and gap filling) and ``stitching``.
+reads), ``tracklets`` (filtering, crops, splitting at identity switches and gap filling) and
+``stitching``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ TRACKER_NAMES: tuple[str, ...] = ("bytetrack", "botsort")
 
 @dataclass
 class TrackletConfig:
-    """Tracklet filtering and crop sampling (see ``configs/bytetrack.yaml`` for each key)."""
+    """Tracklet filtering, crop sampling and splitting (see ``configs/bytetrack.yaml`` for each
+    key)."""
 
     min_boxes: int = 5
     min_duration_seconds: float = 0.3
@@ -31,6 +33,9 @@ class TrackletConfig:
     crop_max_height: int = 256
     crop_padding: float = 0.0
     fill_gaps_seconds: float = 1.0
+    split_min_similarity: float = 0.8
+    split_min_signatures: int = 5
+    split_min_seconds: float = 1.0
 
 
 @dataclass

@@ -9,10 +9,16 @@ key ``stride_buffer_per_second``), and finished tracklets get interpolated boxes
 between (``tracklets.fill_gaps_seconds``, :func:`~tracking.tracklets.fill_gaps`; the filters run
 before, so ``min_boxes`` counts detections). At any stride each track also gets back the detection
 it was born from, which the tracker does not report (it confirms a track on its second frame).
+
+A finished track whose person changes for good (the tracker switched people as they crossed) is
+cut into one tracklet per person before stitching and the filters, which then see each part on its
+own (``tracklets.split_min_similarity``, :mod:`tracking.split`); the crops this needs are collected
+even when the caller wants none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -73,6 +79,7 @@ class TrackingStats:
     raw_tracks: int = 0
     kept_tracklets: int = 0
     stitched_links: int = 0
+    split_tracks: int = 0
     filled_boxes: int = 0
     backfilled_boxes: int = 0
     decode_seconds: float = 0.0
@@ -143,8 +150,10 @@ class VideoTracker:
         t_start = time.perf_counter()
         tracker_cfg = {k: v for k, v in cfg.tracker.items() if k != STRIDE_BUFFER_KEY}
         tracker = OnlineTracker(tracker_cfg, info.fps, self.stride)
+        # Stitching and splitting compare crops: they are collected even when not returned.
+        need_crops = cfg.stitching.enabled or cfg.tracklets.split_min_similarity > 0
         builder = TrackletBuilder(self.video_id, self.camera_id, (info.width, info.height),
-                                  cfg.tracklets, with_crops=self.with_crops or cfg.stitching.enabled,
+                                  cfg.tracklets, with_crops=self.with_crops or need_crops,
                                   start_time=self.start_time)
         stitcher = Stitcher(cfg.stitching, cfg.tracklets.max_crops) if cfg.stitching.enabled else None
         # A track unseen this many frames has been dropped by the tracker.
@@ -173,6 +182,7 @@ class VideoTracker:
         stats.total_seconds = time.perf_counter() - t_start
         if stitcher is not None:
             stats.stitched_links = stitcher.links
+        stats.split_tracks = builder.splits
 
     def _step(self, frame: Frame, det: Detection, tracker: OnlineTracker,
               builder: TrackletBuilder, stitcher: Stitcher | None,
@@ -196,7 +206,9 @@ class VideoTracker:
             builder.add(frame.index, frame.timestamp, frame.image, [t.track_id for t in tracked],
                         boxes, np.array([t.score for t in tracked]), occ)
         if self.on_frame is not None:
-            self.on_frame(frame, tracked)
+            # The ids the tracklets will carry (they move up after a split, see TrackletBuilder).
+            self.on_frame(frame, [dataclasses.replace(t, track_id=builder.track_id(t.track_id))
+                                  for t in tracked])
         if self.progress is not None:
             self.progress(frame.index + 1, self.total_frames)
         finished = builder.finish_stale(frame.index, gap_frames)

@@ -4,6 +4,12 @@ finishing of tracks the tracker dropped, and filtering of useless tracklets.
 Memory per active track is bounded: at most ``2 * max_crops`` crops are buffered, thinned by
 doubling the sampling step whenever the buffer fills, so the kept crops stay evenly spread over
 the track's life however long it runs.
+
+A finished track that shows two people one after the other (the tracker switched identities when
+they crossed) is cut into one tracklet per person (``split_min_similarity``, see
+:mod:`tracking.split`). For that each track also keeps up to ``SIGNATURES_PER_CROP * max_crops``
+colour signatures (``SIGNATURE_SIZE`` floats each), thinned the same way: denser than the crops, so
+a person seen for a few seconds of a long track still has enough of them.
 """
 
 from __future__ import annotations
@@ -17,8 +23,12 @@ import numpy as np
 
 from tracking.config import TrackletConfig
 from tracking.records import Tracklet
+from tracking.split import appearance_signature, change_points
 
 logger = logging.getLogger(__name__)
+
+SIGNATURES_PER_CROP = 4
+"""Signatures buffered per crop of ``max_crops`` (a bound on memory: 4 x 16 x 38 floats a track)."""
 
 
 def crop_rgb(image_bgr: np.ndarray, box_xyxy: np.ndarray, padding: float = 0.0,
@@ -67,14 +77,26 @@ def outside_fraction(boxes_xyxy: np.ndarray, width: int, height: int) -> np.ndar
 
 
 @dataclass
+class _Sample:
+    """One buffered crop: observation number, frame, RGB crop, thumbnail quality."""
+
+    obs: int
+    frame: int
+    crop: np.ndarray
+    quality: float
+
+
+@dataclass
 class _ActiveTrack:
     track_id: int
     frames: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
-    crops: list[tuple[int, int, np.ndarray]] = field(default_factory=list)  # (obs#, frame, rgb)
+    crops: list[_Sample] = field(default_factory=list)
     step: int = 1
+    signatures: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (obs#, signature)
+    signature_step: int = 1
     thumb: np.ndarray | None = None
     thumb_frame: int = -1
     thumb_quality: float = -1.0
@@ -83,12 +105,19 @@ class _ActiveTrack:
 class TrackletBuilder:
     """Accumulates tracked boxes per track and turns finished tracks into :class:`Tracklet` s.
 
+    Track ids: a track keeps the id it is added with (the tracker's) until the first split. A part
+    split off a finished track takes the next free number (after every track already started), and
+    the ids of tracks that start later move up by one per earlier split (:meth:`track_id`), so ids
+    stay unique within the video and unsplit tracks keep their order of first appearance. This
+    needs the ids given to :meth:`add` to be new ones above all earlier ones when a track starts,
+    as :class:`~tracking.track.OnlineTracker` hands them out.
+
     Args:
         video_id: id stored in every tracklet.
         camera_id: camera name stored in every tracklet.
         frame_size: ``(width, height)`` of the video in pixels.
-        config: filtering and crop settings.
-        with_crops: keep crops and thumbnails (False: boxes only, no pixel memory).
+        config: filtering, crop and split settings.
+        with_crops: keep crops and thumbnails (False: boxes only, no pixel memory, no splitting).
         start_time: wall-clock POSIX seconds of the video start, if known.
     """
 
@@ -101,15 +130,25 @@ class TrackletBuilder:
         self.start_time = start_time
         self.active: dict[int, _ActiveTrack] = {}
         self.dropped = 0
+        self.splits = 0
+        self._max_id = 0
+
+    def track_id(self, tracker_id: int) -> int:
+        """The tracklet id of the tracker's running (or starting) track ``tracker_id``: the
+        tracker's id moved up by the parts split off before the track started."""
+        t = self.active.get(tracker_id)
+        return t.track_id if t is not None else tracker_id + self.splits
 
     def add(self, frame_index: int, timestamp: float, image_bgr: np.ndarray | None,
             track_ids: list[int], boxes_xyxy: np.ndarray, scores: np.ndarray,
             occlusion: np.ndarray) -> None:
-        """Record one frame's tracked boxes (``(N, 4)`` pixels) with their scores and occlusion."""
+        """Record one frame's tracked boxes (``(N, 4)`` pixels) with their scores and occlusion;
+        ``track_ids`` are the tracker's."""
         for i, tid in enumerate(track_ids):
             t = self.active.get(tid)
             if t is None:
-                t = self.active[tid] = _ActiveTrack(tid)
+                t = self.active[tid] = _ActiveTrack(self.track_id(tid))
+                self._max_id = max(self._max_id, t.track_id)
             obs = len(t.frames)
             box = np.asarray(boxes_xyxy[i], dtype=np.float32)
             t.frames.append(frame_index)
@@ -119,6 +158,7 @@ class TrackletBuilder:
             if self.with_crops and image_bgr is not None:
                 self._sample_crop(t, obs, frame_index, image_bgr, box, float(scores[i]),
                                   float(occlusion[i]))
+                self._sample_signature(t, obs, image_bgr, box)
 
     def _sample_crop(self, t: _ActiveTrack, obs: int, frame_index: int, image: np.ndarray,
                      box: np.ndarray, score: float, occ: float) -> None:
@@ -133,20 +173,33 @@ class TrackletBuilder:
         crop = crop_rgb(image, box, self.cfg.crop_padding, self.cfg.crop_max_height)
         if crop is None:
             return
-        t.crops.append((obs, frame_index, crop))
+        t.crops.append(_Sample(obs, frame_index, crop, quality))
         if len(t.crops) > 2 * max(1, self.cfg.max_crops):
             t.step *= 2
-            t.crops = [c for c in t.crops if c[0] % t.step == 0]
+            t.crops = [c for c in t.crops if c.obs % t.step == 0]
+
+    def _sample_signature(self, t: _ActiveTrack, obs: int, image: np.ndarray, box: np.ndarray) -> None:
+        if self.cfg.split_min_similarity <= 0 or obs % t.signature_step:
+            return
+        signature = appearance_signature(image, box)
+        if signature is None:
+            return
+        t.signatures.append((obs, signature))
+        if len(t.signatures) > 2 * SIGNATURES_PER_CROP * max(1, self.cfg.max_crops):
+            t.signature_step *= 2
+            t.signatures = [s for s in t.signatures if s[0] % t.signature_step == 0]
 
     def finish_stale(self, current_frame: int, max_gap_frames: int) -> list[Tracklet]:
         """Finish tracks not seen for more than ``max_gap_frames`` frames (the tracker has
-        removed them); returns them as raw (unfiltered) tracklets."""
+        removed them); returns them as raw (unfiltered) tracklets, split where the person
+        changes."""
         stale = [tid for tid, t in self.active.items() if current_frame - t.frames[-1] > max_gap_frames]
-        return [self._finish(self.active.pop(tid)) for tid in stale]
+        return [part for tid in stale for part in self._finish(self.active.pop(tid))]
 
     def finish_all(self) -> list[Tracklet]:
-        """Finish every active track (end of video); returns raw tracklets."""
-        done = [self._finish(t) for t in self.active.values()]
+        """Finish every active track (end of video); returns raw tracklets, split where the person
+        changes."""
+        done = [part for t in self.active.values() for part in self._finish(t)]
         self.active.clear()
         return done
 
@@ -154,18 +207,50 @@ class TrackletBuilder:
         """Start times (seconds) of the tracks still running."""
         return [t.times[0] for t in self.active.values()]
 
-    def _finish(self, t: _ActiveTrack) -> Tracklet:
-        crops, crop_frames = [], []
-        if t.crops:
-            k = min(len(t.crops), max(1, self.cfg.max_crops))
-            for j in np.unique(np.linspace(0, len(t.crops) - 1, k).round().astype(int)):
-                crops.append(t.crops[j][2])
-                crop_frames.append(t.crops[j][1])
+    def _cuts(self, t: _ActiveTrack) -> list[int]:
+        """Box indices where a new person starts (empty: one person): each cut between two
+        signatures falls on the middle observation between them."""
+        min_side = max(1, self.cfg.split_min_signatures)
+        if self.cfg.split_min_similarity <= 0 or len(t.signatures) < 2 * min_side:
+            return []
+        obs = np.array([o for o, _ in t.signatures])
+        cuts = change_points(np.stack([s for _, s in t.signatures]), self.cfg.split_min_similarity,
+                             min_side, np.asarray(t.times)[obs], self.cfg.split_min_seconds)
+        return [int(obs[k - 1] + obs[k] + 1) // 2 for k in cuts]
+
+    def _finish(self, t: _ActiveTrack) -> list[Tracklet]:
+        bounds = [0, *self._cuts(t), len(t.frames)]
+        parts = []
+        for j in range(len(bounds) - 1):
+            if j:
+                self._max_id += 1
+                self.splits += 1
+            track_id = t.track_id if j == 0 else self._max_id
+            lo, hi = bounds[j], bounds[j + 1]
+            parts.append(self._part(t, track_id, lo, hi, [c for c in t.crops if lo <= c.obs < hi]))
+        if len(parts) > 1:
+            logger.debug("track %d split at frames %s into %s", t.track_id,
+                         [t.frames[b] for b in bounds[1:-1]], [p.track_id for p in parts])
+        return parts
+
+    def _part(self, t: _ActiveTrack, track_id: int, lo: int, hi: int,
+              samples: list[_Sample]) -> Tracklet:
+        """Boxes ``lo:hi`` of ``t`` with ``samples`` (its crops in that span) as one tracklet; a
+        part without crops (shorter than the crop spacing of a long track) has no thumbnail."""
+        k = min(len(samples), max(1, self.cfg.max_crops))
+        keep = np.unique(np.linspace(0, len(samples) - 1, k).round().astype(int)) if samples else []
+        chosen = [samples[j] for j in keep]
+        first, last = t.frames[lo], t.frames[hi - 1]
+        thumb, thumb_frame = t.thumb, t.thumb_frame
+        if t.thumb is not None and not first <= t.thumb_frame <= last:
+            best = max(samples, key=lambda c: c.quality, default=None)
+            thumb, thumb_frame = (best.crop, best.frame) if best is not None else (None, -1)
         return Tracklet(
-            video_id=self.video_id, camera_id=self.camera_id, track_id=t.track_id,
-            frame_indices=t.frames, timestamps=t.times, boxes_xyxy=np.stack(t.boxes),
-            scores=t.scores, crops=crops, crop_frame_indices=crop_frames, thumbnail=t.thumb,
-            thumbnail_frame_index=t.thumb_frame, start_time=self.start_time,
+            video_id=self.video_id, camera_id=self.camera_id, track_id=track_id,
+            frame_indices=t.frames[lo:hi], timestamps=t.times[lo:hi],
+            boxes_xyxy=np.stack(t.boxes[lo:hi]), scores=t.scores[lo:hi],
+            crops=[c.crop for c in chosen], crop_frame_indices=[c.frame for c in chosen],
+            thumbnail=thumb, thumbnail_frame_index=thumb_frame, start_time=self.start_time,
         )
 
     def keep(self, tracklet: Tracklet) -> bool:
