@@ -21,7 +21,8 @@ class Settings:
             are unavailable), ``"ssd"`` (SSDLite-MobileNetV2 person detector in cv2.dnn) or ``"hog"``.
         yolo_weights: ultralytics weights name or path.
         tracker: ``"bytetrack"``, ``"botsort"`` or a tracking YAML path.
-        stride: index every ``stride``-th frame.
+        stride: detect on every ``stride``-th frame; 0 (the default): about 5 frames a second
+            (``tracking.pipeline.detection_stride``).
         embedder: ``"auto"``, ``"tfclip"``, ``"clip"`` or ``"mobilenet"``
             (see ``reid.embed.create_embedder``).
         checkpoint: a TF-CLIP inference checkpoint (``reid export``); used by ``auto`` when set.
@@ -36,7 +37,7 @@ class Settings:
     detector: str = "yolo"
     yolo_weights: str = "yolo11n.pt"
     tracker: str = "bytetrack"
-    stride: int = 1
+    stride: int = 0
     embedder: str = "auto"
     checkpoint: str | None = None
     clip_weights: str = "openai"
@@ -61,9 +62,13 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(str(values["data_dir"])).expanduser()
         if "stride" in values:
-            values["stride"] = int(values["stride"])
-            if values["stride"] < 1:
-                raise ValueError(f"stride must be >= 1, got {values['stride']}")
+            raw = str(values["stride"]).strip().lower()
+            try:
+                values["stride"] = 0 if raw == "auto" else int(raw)
+            except ValueError:
+                raise ValueError(f"stride must be a whole number or auto, got {raw!r}") from None
+            if values["stride"] < 0:
+                raise ValueError(f"stride must be >= 1, or 0 / auto, got {values['stride']}")
         return cls(**values)
 
 
@@ -84,6 +89,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
                             "SSDLite-MobileNetV2 graph, then to hog)")
         parser.add_argument("--yolo-weights", dest="yolo_weights", help="YOLO weights name or path")
         parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
-        parser.add_argument("--stride", type=int, help="process every N-th frame (default 1)")
+        parser.add_argument("--stride", help="detect on every N-th frame; tracks carry on across the "
+                            "others (default auto: about 5 frames a second, every 2nd frame of a "
+                            "10-fps video, every 6th at 30 fps; 1: every frame)")
         parser.add_argument("--index", choices=("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto"),
                             help="vector index kind (default: the gallery's own, flat for a new one)")

@@ -45,7 +45,8 @@ class ReidService:
         detector: person detector used for indexing.
         embedder: descriptor extractor; must match the gallery's fingerprint.
         tracking_config: tracker and tracklet settings.
-        stride: process every ``stride``-th frame when indexing.
+        stride: detect on every ``stride``-th frame when indexing (0: about 5 frames a second,
+            ``tracking.pipeline.detection_stride``).
         detector_fallback: the detector in use is an offline fallback (shown in the status).
         worker_factory: a picklable callable building an equivalent service in another process
             (what :meth:`use_worker_process` needs).
