@@ -6,8 +6,9 @@ Each configuration runs in its own process (so peak RSS is its own) and indexes 
 into a fresh temporary gallery:
 
 - ``ssd-mobilenet``: the offline default (SSDLite on two strips per frame + ByteTrack + MobileNetV2
-  fallback embedder; needs `reid weights fetch ssdlite-person`).
-- ``ssd-mobilenet-stride2``: the same, detecting on every second frame (boxes interpolated between).
+  fallback embedder, the automatic stride: every 2nd frame of a 10-fps video, boxes interpolated
+  between; needs `reid weights fetch ssdlite-person`).
+- ``ssd-mobilenet-stride1``: the same, detecting on every frame.
 - ``hog-mobilenet``: the last-resort pipeline (HOG instead of SSDLite).
 - ``hog-clip``: HOG + the zero-shot CLIP ViT-B/16 descriptor (random init: same cost as pretrained).
 - ``hog-mobilenet-stride2``: the offline pipeline on every second frame.
@@ -27,8 +28,8 @@ import tempfile
 from pathlib import Path
 
 CONFIGS = {
-    "ssd-mobilenet": {"detector": "ssd", "embedder": "mobilenet", "stride": 1},
-    "ssd-mobilenet-stride2": {"detector": "ssd", "embedder": "mobilenet", "stride": 2},
+    "ssd-mobilenet": {"detector": "ssd", "embedder": "mobilenet", "stride": 0},
+    "ssd-mobilenet-stride1": {"detector": "ssd", "embedder": "mobilenet", "stride": 1},
     "hog-mobilenet": {"detector": "hog", "embedder": "mobilenet", "stride": 1},
     "hog-mobilenet-stride2": {"detector": "hog", "embedder": "mobilenet", "stride": 2},
     "hog-clip": {"detector": "hog", "embedder": "clip-random", "stride": 1},

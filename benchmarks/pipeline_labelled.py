@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", default=str(VTEST))
     parser.add_argument("--labels", default=str(LABELS))
-    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--stride", type=int, default=0, help="0 (default): the automatic stride")
     parser.add_argument("--out", default=None, help="write the results JSON here too")
     args = parser.parse_args()
 
@@ -116,7 +116,7 @@ def main() -> None:
         crops = [[cv2.imread(str(p))[:, :, ::-1].copy() for p in t.crop_paths] for t in infos]
         hist = hsv_histograms(crops)
         result = {
-            "video": str(video), "stride": args.stride, "detector": status.detector,
+            "video": str(video), "stride": args.stride or "auto", "detector": status.detector,
             "embedder": status.embedder, "index_seconds": round(index_s, 1),
             "video_seconds": round(report.video_seconds, 1),
             "realtime_factor": round(report.video_seconds / index_s, 2),
@@ -136,7 +136,7 @@ def main() -> None:
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version()}
     print(f"indexed {result['video_seconds']} s of video in {result['index_seconds']} s "
           f"({result['realtime_factor']}x real time; {result['detector']} + {result['embedder']}, "
-          f"stride {args.stride}): {result['stored_tracklets']} tracklets, "
+          f"stride {args.stride or 'auto'}): {result['stored_tracklets']} tracklets, "
           f"{result['tracklets_of_one_labelled_person']} of them one labelled person "
           f"({result['labelled_people_found']} people)")
     s, h, r = result["service_search"], result["hsv_histogram"], result["random"]
