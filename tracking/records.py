@@ -53,7 +53,8 @@ class Tracklet:
     """One person's boxes over consecutive (strided) frames of one camera.
 
     Identity is ``(video_id, track_id)``: ``track_id`` counts from 1 within the video, in order of
-    first appearance, and never depends on ultralytics' id counters.
+    first appearance (the later parts of a track split where the person changed take the next
+    numbers), and never depends on ultralytics' id counters.
 
     Attributes:
         video_id: caller-given id of the video (a file stem, a content hash, a database key).

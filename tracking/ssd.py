@@ -190,7 +190,7 @@ class SSDLiteDetector:
     overlapping halves instead (each 62.5 % of the width), which doubles the horizontal resolution
     and the detector's cost; boxes cut by a strip's inner edge are dropped (the neighbour sees that
     person whole) and duplicates in the shared band merged. On the people of 10 vtest frames checked
-    by eye it raised the tracked share from 0.72 to 0.85 (``benchmarks/reid_labelled.py``).
+    by eye it raised the tracked share from 0.71 to 0.85 on every frame (``benchmarks/reid_labelled.py``).
 
     Args:
         graph: the frozen ``.pb`` (default: :func:`find_ssd_graph`).
