@@ -1,4 +1,5 @@
-"""``reid weights list|fetch NAME``: which model weights are on this machine; download them."""
+"""``reid weights list|fetch NAME|import-tfclip FILE``: which model weights are on this machine;
+download them; convert an official TF-CLIP release file into our inference checkpoint."""
 
 from __future__ import annotations
 
@@ -13,12 +14,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_parser("list", help="the known weights and their local paths")
     fetch = sub.add_parser("fetch", help="download weights (needs network access)")
     fetch.add_argument("names", nargs="+", help="weights names from `reid weights list`")
+    imp = sub.add_parser("import-tfclip", help="convert an official TF-CLIP state dict (MARS, LS-VID, ...) "
+                         "into an inference checkpoint for `reid index --checkpoint`")
+    imp.add_argument("file", help="the official release file (.pth)")
+    imp.add_argument("--out", required=True, help="inference checkpoint to write (.pt)")
+    imp.add_argument("--name", help="a name recorded in the checkpoint (default: the file name)")
+    imp.add_argument("--arch", default="tfclip-vit-b16", help="architecture (default tfclip-vit-b16)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from reid.weights import fetch_weights, weights_status
 
+    if args.action == "import-tfclip":
+        from reid.model.official import import_official_checkpoint
+
+        path, report = import_official_checkpoint(args.file, args.out, arch=args.arch, name=args.name)
+        say(f"wrote {path}: {report.mapped} tensors, {report.num_cameras} cameras, "
+            f"{len(report.dropped)} training-only tensors dropped")
+        return 0
     if args.action == "list":
         for s in weights_status():
             where = str(s.path) if s.available else "not on this machine (reid weights fetch " + s.name + ")"
