@@ -2,17 +2,19 @@
 
 The learning-rate rule (:func:`lr_multiplier`), by parameter name:
 
-* ``classifier_proj_temp*`` (``LARGE_FC_LR``): 10x base;
-* ``ssp.*`` and ``tmd.*`` when ``large_module_lr`` is on: 10x base. The official MARS/LS-VID runs
-  most likely trained these at 10x under their old module names (spec 12.2); the GitHub code, after
-  renaming, trains them at 1x. **Default: on** (paper-faithful MARS); the official iLIDS recipe
+* ``bias`` anywhere in the name: ``bias_lr_factor`` (2x) base;
+* then ``classifier_proj_temp*`` (``LARGE_FC_LR``): a further 10x;
+* then ``ssp.*`` and ``tmd.*`` when ``large_module_lr`` is on: a further 10x. The official MARS/LS-VID
+  runs most likely trained these at 10x under their old module names (spec 12.2); the GitHub code,
+  after renaming, trains them at 1x. **Default: on** (paper-faithful MARS); the official iLIDS recipe
   turns both 10x rules off;
-* any other ``bias``: ``bias_lr_factor`` (2x) base;
 * everything else: base.
 
-A 10x rule *sets* the rate (it does not stack with the bias factor). Weight decay (coupled L2,
-1e-4) applies to weights and biases alike. Parameters with ``requires_grad=False`` (the BN-neck
-biases) are left out.
+The factors *multiply*, as in the official ``make_optimizer_2stage`` (``solver/make_optimizer_prompt.py``
+of AsuradaYuci/TF-CLIP: ``lr = BASE_LR * BIAS_LR_FACTOR`` for ``"bias" in key``, then ``lr = lr * 10``
+for the 10x names): SSP/TMD biases train at 20x, their weights at 10x (a ``classifier_proj_temp`` bias,
+had it one, would too). Weight decay (coupled L2, 1e-4) applies to weights and biases alike.
+Parameters with ``requires_grad=False`` (the BN-neck biases) are left out.
 """
 
 from __future__ import annotations
@@ -30,13 +32,12 @@ def lr_multiplier(
     large_module_lr: bool = True,
 ) -> float:
     """Learning-rate multiplier of parameter ``name`` (see the module docstring)."""
+    mult = bias_lr_factor if "bias" in name else 1.0
     if large_fc_lr and "classifier_proj_temp" in name:
-        return 10.0
+        mult *= 10.0
     if large_module_lr and name.startswith(("ssp.", "tmd.")):
-        return 10.0
-    if name.endswith("bias"):
-        return bias_lr_factor
-    return 1.0
+        mult *= 10.0
+    return mult
 
 
 def build_optimizer(

@@ -53,7 +53,10 @@ class TFCLIP(nn.Module):
     """The TF-CLIP video ReID model.
 
     Args:
-        config: an architecture config from the registry (``backbone``, ``ssp``, ``tmd``, ``preprocess``).
+        config: an architecture config from the registry (``backbone``, ``ssp``, ``tmd``, ``preprocess``;
+            optional ``sie_coe``, the camera-embedding coefficient: the official ``SIE_COE``, default
+            3.0 there, 1.0 in its MARS and LS-VID configs; 1.0 here when absent, as in checkpoints
+            written before it existed).
         num_classes: training identities Y. ``0`` builds an inference-only model (no necks,
             classifiers, memory or SSP: nothing the test descriptor does not use).
         num_cameras: rows of the camera SIE table.
@@ -86,6 +89,7 @@ class TFCLIP(nn.Module):
         self.use_tmd = use_tmd
         self.ssp_variant = ssp
         self.preprocess: dict[str, Any] = dict(config["preprocess"])
+        self.sie_coe = float(config.get("sie_coe", 1.0))
 
         self.backbone = CLIPVisualBackbone(config["backbone"])
         width, proj = self.backbone.width, self.backbone.output_dim
@@ -137,7 +141,8 @@ class TFCLIP(nn.Module):
                 raise ValueError(f"{b} clips but {cams.numel()} camera ids")
             if int(cams.min()) < 0 or int(cams.max()) >= self.num_cameras:
                 raise ValueError(f"camera ids must be in [0, {self.num_cameras}), got {cams.tolist()}")
-            cls_bias = self.cv_embed[cams].repeat_interleave(t, dim=0)  # same camera for every frame
+            # official: self.sie_coe * self.cv_embed[cam_label]; the same camera for every frame
+            cls_bias = (self.sie_coe * self.cv_embed[cams]).repeat_interleave(t, dim=0)
         tokens = self.backbone(clips.flatten(0, 1), cls_bias)
         return tokens.view(b, t, *tokens.shape[1:])
 

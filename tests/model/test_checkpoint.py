@@ -16,6 +16,7 @@ from reid.model import (
 )
 from reid.model.backbone import build_clip_visual
 from reid.model.registry import get_model_config
+from reid.model.tfclip import TFCLIP
 
 
 def test_resize_identity_when_grids_match():
@@ -101,6 +102,26 @@ def test_inference_checkpoint_round_trip(tmp_path):
     torch.testing.assert_close(loaded.encode(clips, cams), model.encode(clips, cams))
     payload = torch.load(path, weights_only=True)
     assert payload["arch"] == "tfclip-tiny" and payload["metadata"] == {"epoch": 3}
+
+
+def test_checkpoint_carries_sie_coe_and_old_files_load_with_one(tmp_path):
+    torch.manual_seed(0)
+    config = get_model_config("tfclip-tiny")
+    config["sie_coe"] = 3.0
+    model = TFCLIP(config, num_classes=0, num_cameras=3).eval()
+    path = save_checkpoint(model, tmp_path / "coe3.pt")
+    loaded = load_checkpoint(path)
+    assert loaded.sie_coe == 3.0
+    clips, cams = torch.randn(2, 8, 3, 64, 32), torch.tensor([0, 2])
+    torch.testing.assert_close(loaded.encode(clips, cams), model.encode(clips, cams))
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["sie_coe"]  # as written before sie_coe existed
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_checkpoint(tmp_path / "old.pt")
+    assert old.sie_coe == 1.0
+    assert not torch.allclose(old.encode(clips, cams), model.encode(clips, cams))
+    model.sie_coe = 1.0
+    torch.testing.assert_close(old.encode(clips, cams), model.encode(clips, cams))
 
 
 def test_load_checkpoint_errors_say_what_is_wrong(tmp_path):

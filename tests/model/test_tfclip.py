@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from reid.model import create_model, dense_chunk_indices, list_models
+from reid.model.registry import get_model_config
+from reid.model.tfclip import TFCLIP
 
 B, T, H, W = 4, 8, 64, 32
 NUM_CLASSES, NUM_CAMERAS = 5, 3
@@ -130,6 +132,38 @@ def test_camera_embedding_goes_to_cls_only_and_changes_the_descriptor(tiny):
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match="camera ids"):
         tiny.encode(clips, torch.full((B,), NUM_CAMERAS))
+
+
+def _tiny_with_sie_coe(sie_coe: float | None):
+    config = get_model_config("tfclip-tiny")
+    if sie_coe is None:
+        del config["sie_coe"]
+    else:
+        config["sie_coe"] = sie_coe
+    torch.manual_seed(0)
+    return TFCLIP(config, num_classes=0, num_cameras=NUM_CAMERAS).eval()
+
+
+def test_sie_coe_scales_the_camera_term():
+    clips, _, _ = batch()
+    cam0, cam1 = torch.zeros(B, dtype=torch.long), torch.ones(B, dtype=torch.long)
+    one = _tiny_with_sie_coe(1.0)
+    assert get_model_config("tfclip-vit-b16")["sie_coe"] == 1.0 and one.sie_coe == 1.0
+    assert _tiny_with_sie_coe(None).sie_coe == 1.0  # configs without it: today's behaviour
+    zero = _tiny_with_sie_coe(0.0)
+    torch.testing.assert_close(zero.encode(clips, cam0), zero.encode(clips, cam1), rtol=0, atol=0)
+    two = _tiny_with_sie_coe(2.0)
+    assert not torch.allclose(two.encode(clips, cam1), one.encode(clips, cam1))
+    # 2 * table with sie_coe 1 is the same forward as the table with sie_coe 2
+    with torch.no_grad():
+        one.cv_embed.mul_(2.0)
+    torch.testing.assert_close(one.encode(clips, cam1), two.encode(clips, cam1))
+    with torch.no_grad():
+        two.cv_embed.zero_()
+        zero_table = two.encode(clips, cam1)
+        two.cv_embed.copy_(torch.randn_like(two.cv_embed))
+    torch.testing.assert_close(zero.encode(clips, cam0), zero_table)
+    torch.testing.assert_close(two.memory_features(clips), zero.memory_features(clips))
 
 
 def test_eval_is_deterministic_and_state_dict_round_trips_strictly(tiny):

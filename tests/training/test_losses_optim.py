@@ -61,7 +61,13 @@ def test_lr_rule():
     assert lr_multiplier("classifier_proj.weight") == 1
     assert lr_multiplier("backbone.transformer.resblocks.0.attn.in_proj_bias") == 2
     assert lr_multiplier("ssp.layers.0.mlp.0.weight") == 10
-    assert lr_multiplier("tmd.message_fc.bias") == 10
+    assert lr_multiplier("tmd.message_fc.weight") == 10
+    # official make_optimizer_2stage: the x10 multiplies the bias x2
+    assert lr_multiplier("tmd.message_fc.bias") == 20
+    assert lr_multiplier("ssp.layers.0.attn.in_proj_bias") == 20
+    assert lr_multiplier("classifier_proj_temp.bias") == 20
+    assert lr_multiplier("tmd.message_fc.bias", bias_lr_factor=3.0) == 30
+    assert lr_multiplier("cv_embed") == 1
     assert lr_multiplier("tmd.message_fc.bias", large_module_lr=False) == 2
     assert lr_multiplier("ssp.layers.0.mlp.0.weight", large_module_lr=False) == 1
     assert lr_multiplier("classifier_proj_temp.weight", large_fc_lr=False) == 1
@@ -85,6 +91,15 @@ def test_optimizer_groups_on_real_model():
     opt10 = build_optimizer(model, base_lr=5e-6)
     lr10 = {id(p): g["lr"] for g in opt10.param_groups for p in g["params"]}
     assert lr10[id(named[ssp_w])] == pytest.approx(5e-5)
+    ssp_b = next(n for n in named if n.startswith("ssp.") and n.endswith("bias"))
+    tmd_w = next(n for n in named if n.startswith("tmd.") and n.endswith("weight"))
+    tmd_b = next(n for n in named if n.startswith("tmd.") and n.endswith("bias"))
+    assert lr10[id(named[ssp_b])] == pytest.approx(1e-4)
+    assert lr10[id(named[tmd_b])] == pytest.approx(1e-4)
+    assert lr10[id(named[tmd_w])] == pytest.approx(5e-5)
+    assert lr10[id(named[bias])] == pytest.approx(1e-5)
+    assert lr10[id(named["cv_embed"])] == pytest.approx(5e-6)
+    assert lr_of[id(named[ssp_b])] == pytest.approx(1e-5)
     assert all(g["weight_decay"] == 1e-4 for g in opt.param_groups)
 
 
