@@ -41,7 +41,7 @@ LABELS = ROOT / "assets" / "labels" / "vtest_identities.json"
 ALL_PEOPLE = ROOT / "assets" / "labels" / "vtest_all_people.json"
 
 
-class _Replay:
+class Replay:
     """A detector that hands back detections recorded for every frame."""
 
     def __init__(self, name: str, seen: dict[int, Detection]):
@@ -51,7 +51,7 @@ class _Replay:
         return [self.seen[int(i)] for i in frame_indices]
 
 
-def record_detections(video: Path) -> tuple[_Replay, float]:
+def record_detections(video: Path) -> tuple[Replay, float]:
     """SSDLite over every frame of ``video``; returns the replaying detector and the seconds taken."""
     from tracking import VideoReader, create_detector
 
@@ -60,7 +60,7 @@ def record_detections(video: Path) -> tuple[_Replay, float]:
     t0 = time.perf_counter()
     for frame in VideoReader(video):
         seen[frame.index] = detector.detect([frame.image], [frame.index])[0]
-    return _Replay(detector.name, seen), time.perf_counter() - t0
+    return Replay(detector.name, seen), time.perf_counter() - t0
 
 
 def scores(tracklets: list[Tracklet], labels: list[LabelledTracklet], labelled: LabelledFrames,

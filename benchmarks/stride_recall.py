@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from split_tracklets import Replay  # a sibling script: benchmarks/ is on sys.path when run
 
 if TYPE_CHECKING:
     from tracking.detect import Detector
@@ -57,16 +58,6 @@ class _Recording:
         out = self.detector.detect(images, frame_indices)
         self.seen.update({int(i): d for i, d in zip(frame_indices, out, strict=True)})
         return out
-
-
-class _Replay:
-    """A detector that hands back recorded detections."""
-
-    def __init__(self, recorded: _Recording):
-        self.name, self.batch_size, self.seen = recorded.name, recorded.batch_size, recorded.seen
-
-    def detect(self, images: Sequence[np.ndarray], frame_indices: Sequence[int]) -> list[Detection]:
-        return [self.seen[int(i)] for i in frame_indices]
 
 
 def dense_labels(labels: list) -> list:
@@ -121,8 +112,8 @@ def run_stride(video: Path, labels: list, dense: list, everyone: FrameLabels, st
     t0 = time.perf_counter()
     on, stats = track_video(video, rec, "bytetrack", stride=stride, with_crops=False)
     wall = time.perf_counter() - t0
-    off, _ = track_video(video, _Replay(rec), load_tracking_config("bytetrack", OFF), stride=stride,
-                         with_crops=False)
+    off, _ = track_video(video, Replay(rec.name, rec.seen), load_tracking_config("bytetrack", OFF),
+                         stride=stride, with_crops=False)
     return {"stride": stride, "seconds": round(wall, 1),
             "fps_processed": round(stats.frames_processed / wall, 1),
             "fps_video": round(stats.read.decoded / wall, 1),
