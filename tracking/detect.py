@@ -205,17 +205,33 @@ def _offline() -> bool:
     return os.environ.get("YOLO_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def yolo_cache_path(weights: str = "yolo11n.pt") -> Path:
+    """Where ``reid weights fetch`` keeps YOLO release weights: ``<root>/<stem>/<name>`` under the
+    SSDLite graph's root (``$REID_WEIGHTS_DIR``, else ``~/.cache/reid/weights``; may not exist)."""
+    from tracking.ssd import ssd_weights_dir
+
+    name = Path(weights).name
+    return ssd_weights_dir().parent / Path(name).stem / name
+
+
 def _local_weights(weights: str) -> str | None:
     if Path(weights).is_file():
         return weights
     from ultralytics.utils import SETTINGS
 
     candidate = Path(SETTINGS["weights_dir"]) / Path(weights).name
-    return str(candidate) if candidate.is_file() else None
+    if candidate.is_file():
+        return str(candidate)
+    if Path(weights).parent == Path("."):  # a bare release name: also our download cache
+        cached = yolo_cache_path(weights)
+        if cached.is_file():
+            return str(cached)
+    return None
 
 
 def find_yolo_weights(weights: str = "yolo11n.pt") -> str | None:
-    """Local path of YOLO weights (a path, or ultralytics' weights dir), or None; never downloads."""
+    """Local path of YOLO weights (a path, ultralytics' weights dir, or :func:`yolo_cache_path` for a
+    bare name), or None; never downloads."""
     return _local_weights(weights)
 
 

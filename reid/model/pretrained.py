@@ -1,4 +1,5 @@
-"""Where CLIP weights for a backbone come from: open_clip's pretrained registry or a local file."""
+"""Where CLIP weights for a backbone come from: a local file, the copy ``reid weights fetch`` keeps
+(:mod:`reid.weights.remote`), or open_clip's pretrained registry (its cache or a download)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def resolve_pretrained(config: dict[str, Any], pretrained: str) -> tuple[Path, t
         the first tag's when the config has one (224x224 for ViT-B/16).
 
     Raises:
-        WeightsUnavailableError: a tag whose file is not cached and cannot be downloaded.
+        WeightsUnavailableError: a tag whose file is in neither cache and cannot be downloaded.
         ValueError: neither a known tag nor an existing file.
     """
     table: dict[str, Any] = config.get("pretrained", {})
@@ -42,7 +43,19 @@ def resolve_pretrained(config: dict[str, Any], pretrained: str) -> tuple[Path, t
             f"tags: {choices}; or pass the path of a local CLIP weights file"
         )
     entry = table[pretrained]
-    return _download_open_clip(entry), tuple(entry["image_size"])
+    return _cached_or_open_clip(entry), tuple(entry["image_size"])
+
+
+def _cached_or_open_clip(entry: dict[str, Any]) -> Path:
+    """The copy ``reid weights fetch`` downloaded (works offline), else open_clip's (its cache or
+    a download)."""
+    from reid.weights.remote import find_open_clip_file
+
+    ours = find_open_clip_file(entry["open_clip_model"], entry["open_clip_tag"])
+    if ours is not None:
+        logger.info("CLIP weights: %s", ours)
+        return ours
+    return _download_open_clip(entry)
 
 
 def _download_open_clip(entry: dict[str, Any]) -> Path:

