@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
     say(f"embedder:  {s.embedder} [{s.embedder_kind}, {s.descriptor_dim}-d]"
           f"{'  (offline fallback)' if s.embedder_fallback else ''}")
     say(f"index:     {s.index_type}")
+    fp = service.store.fingerprint
+    if fp is not None:  # which model and weights made the stored descriptors
+        say(f"built by:  {printable(str(fp.get('model')), max_chars=64)} "
+            f"weights {printable(str(fp.get('weights')), max_chars=64)} ({fp.get('dim')}-d)")
     say(f"gallery:   {s.videos} videos, {s.tracklets} tracklets")
     for camera, n in sorted(s.tracklets_per_camera.items()):
         say(f"  {printable(camera, max_chars=64):<20} {n:>7} tracklets")

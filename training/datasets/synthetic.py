@@ -6,7 +6,8 @@ viewpoint scale, illumination, colour cast, blur, background clutter and occlusi
 (leg swing) and jitter. Train and test identities are disjoint, so evaluation is on held-out people.
 
 ``generate_synthetic(root, ...)`` writes JPEG frames plus ``manifest.json`` under ``root`` (a folder
-the caller names) and returns :class:`DatasetSplits`; ``load_synthetic(root)`` reads it back.
+the caller names) and returns :class:`DatasetSplits`; ``load_synthetic(root)`` reads it back;
+``render_walk(root, pid, camid, n)`` draws new frames of one of its people under one of its cameras.
 """
 
 from __future__ import annotations
@@ -184,8 +185,10 @@ def generate_synthetic(
     rng = np.random.default_rng(seed)
     cams = [_camera(rng) for _ in range(num_cams)]
     records: dict[str, list[TrackletRecord]] = {"train": [], "query": [], "gallery": []}
+    people = []
     for pid in range(num_train_ids + num_test_ids):
         person = _identity(rng)
+        people.append(person)
         is_test = pid >= num_train_ids
         tracks = []
         for camid, cam in enumerate(cams):
@@ -215,12 +218,52 @@ def generate_synthetic(
                    "num_cams": num_cams, "tracklets_per_cam": tracklets_per_cam,
                    "frames_range": list(frames_range), "size": list(size), "seed": seed},
         "cameras": [asdict(c) for c in cams],
+        "identities": [asdict(p) for p in people],
         **{split: [{"frames": [str(Path(p).relative_to(root)) for p in r.frame_paths],
                     "pid": r.pid, "camid": r.camid} for r in recs]
            for split, recs in records.items()},
     }
     (root / "manifest.json").write_text(json.dumps(manifest))
     return load_synthetic(root)
+
+
+def render_walk(
+    root: str | Path,
+    pid: int,
+    camid: int,
+    num_frames: int,
+    size: tuple[int, int] = (64, 32),
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Fresh frames of person ``pid`` of the dataset at ``root``, seen by its camera ``camid``.
+
+    The same identity (clothes, pattern, body, carried item) and camera look (scale, light, colour
+    cast, blur, background) as the dataset's tracklets, in a new walk (phase, jitter, noise) and
+    without clutter or occluder: footage of people the dataset knows, e.g. to index in tests.
+    Returns ``num_frames`` RGB uint8 images of shape (H, W, 3), ``size`` = (H, W) pixels.
+
+    Raises:
+        ValueError: ``pid`` or ``camid`` out of range, or a manifest written before identities
+            were recorded in it (generate the dataset again).
+    """
+    manifest = json.loads(require_file(
+        Path(root) / "manifest.json",
+        "  <root>/manifest.json written by training.datasets.generate_synthetic").read_text())
+    if "identities" not in manifest:
+        raise ValueError(f"{root}: this synthetic dataset does not record its identities "
+                         "(written by an older version); generate it again")
+    people, cams = manifest["identities"], manifest["cameras"]
+    if not (0 <= pid < len(people) and 0 <= camid < len(cams)):
+        raise ValueError(f"pid {pid} / camid {camid} out of range: the dataset has {len(people)} "
+                         f"identities and {len(cams)} cameras")
+    person = _Identity(**{k: tuple(v) if isinstance(v, list) else v
+                          for k, v in people[pid].items()})
+    cam = _Camera(**{k: tuple(v) if isinstance(v, list) else v for k, v in cams[camid].items()})
+    rng = np.random.default_rng(seed)
+    phase0, dx = rng.uniform(0, 2 * np.pi), rng.uniform(-2, 2)
+    return [np.asarray(_render(person, cam, size, phase0 + 0.8 * f,
+                               (dx + rng.normal(0, 0.7), rng.normal(0, 0.7)), [], None, rng))
+            for f in range(num_frames)]
 
 
 def load_synthetic(root: str | Path) -> DatasetSplits:
