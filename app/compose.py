@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from app.settings import Settings
-from reid.embed import create_embedder
+from reid.embed import Embedder, create_embedder
 from reid.service import ReidService
 from reid.store import IndexConfig, Store, configured_index_kind
 from tracking import create_detector, load_tracking_config
@@ -25,6 +25,29 @@ class ServiceFactory:
         return build_service(self.settings)
 
 
+def site_embedder(settings: Settings) -> Embedder:
+    """The embedder of these settings with the gallery's active adapted model (``reid adapt``):
+    a site-tuned TF-CLIP checkpoint stands in for ``--checkpoint`` when none is given; a site head
+    wraps the embedder it was fitted on (and is left out, with a warning, over any other)."""
+    from reid.adapt import SiteHeadEmbedder, SiteModels
+
+    models = SiteModels(settings.data_dir)
+    active = models.active()
+    checkpoint = settings.checkpoint
+    if (active is not None and active.kind == "checkpoint" and not checkpoint
+            and settings.embedder in ("auto", "tfclip")):
+        checkpoint = str(models.path(active))
+        logger.info("embedding with the site-tuned TF-CLIP %s", active.file)
+    embedder = create_embedder(settings.embedder, checkpoint=checkpoint,
+                               clip_weights=settings.clip_weights, device=settings.device)
+    if active is not None and active.kind == "head":
+        try:
+            embedder = SiteHeadEmbedder.from_file(embedder, models.path(active))
+        except ValueError as exc:
+            logger.warning("%s; embedding with %s as it is", exc, embedder.name)
+    return embedder
+
+
 def build_service(settings: Settings) -> ReidService:
     """Open the gallery and build the detector, embedder and tracker configuration.
 
@@ -36,10 +59,7 @@ def build_service(settings: Settings) -> ReidService:
     store = Store(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind))
     if store.repair_report.changed:
         logger.warning("vector index repaired on open: %s", "; ".join(store.repair_report.actions))
-    embedder = create_embedder(
-        settings.embedder, checkpoint=settings.checkpoint, clip_weights=settings.clip_weights,
-        device=settings.device,
-    )
+    embedder = site_embedder(settings)
     yolo_kwargs = {"weights": settings.yolo_weights, "device": settings.device}
     detector = create_detector(settings.detector, **(yolo_kwargs if settings.detector == "yolo" else {}))
     fallback = detector.name != settings.detector  # YOLO -> SSDLite -> HOG, each step logged

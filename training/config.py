@@ -28,6 +28,7 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)
     model: str = "tfclip-vit-b16"
     pretrained: str | None = "openai"
+    init_checkpoint: str | None = None
     ssp: str = "enhanced"
     use_memory: bool = True
     use_ssp: bool = True
@@ -48,7 +49,7 @@ class TrainConfig:
     triplet_margin: float = 0.3
     flip_p: float = 0.5
     erase_p: float = 0.5
-    eval_every: int = 2
+    eval_every: int = 2  # 0: never (a set without a test split, e.g. `reid adapt`'s pseudo-identities)
     eval_sampling: str = "rrs_test"
     eval_batch_size: int = 30
     max_iters_per_epoch: int = 0

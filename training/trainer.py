@@ -65,13 +65,22 @@ def seed_everything(seed: int) -> None:
 
 
 def _build_model(cfg: TrainConfig, data: DatasetSplits, device: torch.device):
-    from reid.model import create_model
+    from reid.model import create_model, load_checkpoint
 
-    return create_model(
+    model = create_model(
         cfg.model, num_classes=data.num_train_pids, num_cameras=data.num_cams, ssp=cfg.ssp,
-        pretrained=cfg.pretrained, device=device, use_memory=cfg.use_memory,
-        use_ssp=cfg.use_ssp, use_tmd=cfg.use_tmd,
+        pretrained=None if cfg.init_checkpoint else cfg.pretrained, device=device,
+        use_memory=cfg.use_memory, use_ssp=cfg.use_ssp, use_tmd=cfg.use_tmd,
     )
+    if cfg.init_checkpoint:
+        source = load_checkpoint(cfg.init_checkpoint).state_dict()
+        target = model.state_dict()
+        taken = {k: v for k, v in source.items() if k in target and v.shape == target[k].shape}
+        model.load_state_dict(taken, strict=False)
+        left = sorted(set(target) - set(taken))
+        logger.info("started from %s: %d tensors taken, %d left as initialised%s", cfg.init_checkpoint,
+                    len(taken), len(left), f" ({', '.join(left[:6])}...)" if left else "")
+    return model
 
 
 def run_training(
@@ -134,7 +143,7 @@ def run_training(
             desc=f"epoch {epoch}/{cfg.epochs}")
         scheduler.step()
         record = {"epoch": epoch, "lr": lr, "loss": stats.pop("total"), **stats}
-        if dist.is_main and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
+        if dist.is_main and cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             last_eval = evaluate(model, data.query, data.gallery, sampling=cfg.eval_sampling,
                                  device=dist.device, batch_size=cfg.eval_batch_size, amp=amp,
                                  num_workers=cfg.num_workers, progress=progress)
