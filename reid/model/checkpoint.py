@@ -156,8 +156,40 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     return path
 
 
+def _official_release(path: Path, payload: Any) -> nn.Module | None:
+    """The model of an official TF-CLIP release state dict (converted in memory, strictly), or None
+    when ``payload`` does not look like one."""
+    from reid.model.official import check_official_state_dict, convert_official_state_dict
+    from reid.model.registry import list_models
+
+    if isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
+        payload = payload["state_dict"]
+    try:
+        check_official_state_dict(payload, str(path))
+    except CheckpointError:
+        return None
+    errors = []
+    for arch in list_models():  # the architecture is the one whose every tensor fits
+        try:
+            model, _ = convert_official_state_dict(payload, arch, source=str(path))
+            break
+        except CheckpointError as exc:
+            errors.append(f"{arch}: {exc}")
+    else:
+        raise CheckpointError(f"{path} is an official TF-CLIP state dict that fits none of our "
+                              f"architectures; {errors[0]}")
+    logger.info("%s is an official TF-CLIP release file, converted on load; `reid weights import-tfclip` "
+                "saves the conversion once", path)
+    return model
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild an inference-only TF-CLIP from ``save_checkpoint``'s file, strictly; eval mode."""
+    """Rebuild an inference-only TF-CLIP from ``save_checkpoint``'s file, strictly; eval mode.
+
+    An official TF-CLIP release state dict (``AsuradaYuci/TF-CLIP``, ViT-B/16) is recognised and
+    converted as ``reid weights import-tfclip`` would (``reid.model.official``), so ``--checkpoint``
+    takes either file.
+    """
     from reid.model.tfclip import TFCLIP
 
     path = Path(path)
@@ -168,9 +200,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except Exception as exc:
         raise CheckpointError(f"{path} is not a TF-CLIP inference checkpoint: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        official = _official_release(path, payload)
+        if official is not None:
+            return official.to(device)
         raise CheckpointError(
             f"{path} is not a TF-CLIP inference checkpoint (no format tag {CHECKPOINT_FORMAT!r}); "
-            "write one with `reid export`"
+            "write one with `reid export`, or convert an official TF-CLIP release file with "
+            "`reid weights import-tfclip`"
         )
     if payload.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(

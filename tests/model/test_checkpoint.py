@@ -79,8 +79,9 @@ def test_wrong_weights_fail_loudly(tmp_path):
         create_model("tfclip-tiny", num_classes=2, num_cameras=1, pretrained="openai")
 
 
-def test_openai_tag_offline_fails_fast_with_a_fix(monkeypatch):
+def test_openai_tag_offline_fails_fast_with_a_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("REID_WEIGHTS_DIR", str(tmp_path))  # not a file `reid weights fetch` left here
     import open_clip
 
     def offline(*args, **kwargs):

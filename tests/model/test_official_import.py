@@ -226,3 +226,24 @@ def test_cli_import_writes_a_loadable_inference_checkpoint(tmp_path, tiny_offici
     junk.write_text("hello")
     assert main(["weights", "import-tfclip", str(junk), "--out", str(tmp_path / "x.pt"), "--arch", TINY]) == 1
     assert "junk.pth" in capsys.readouterr().err
+
+
+def test_checkpoint_option_reads_an_official_release_file(tiny_official, tmp_path):
+    """``--checkpoint`` (``load_checkpoint``) recognises an official state dict, finds the
+    architecture it fits and converts it in memory: the same descriptors as our own model."""
+    model, raw = tiny_official
+    path = tmp_path / "MARS_best.pth"
+    torch.save({"state_dict": raw}, path)
+    loaded = load_checkpoint(path)
+    assert loaded.config["name"] == TINY and loaded.num_cameras == 4
+    clips, cams = _clips()
+    with torch.no_grad():
+        assert torch.allclose(loaded.encode(clips, cams), model.encode(clips, cams), atol=1e-5)
+    broken = dict(raw)
+    broken["module.image_encoder.conv1.weight"] = torch.zeros(3, 3, 3, 3)
+    torch.save(broken, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointError, match="fits none of our architectures"):
+        load_checkpoint(tmp_path / "broken.pth")
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="import-tfclip"):
+        load_checkpoint(tmp_path / "other.pth")
