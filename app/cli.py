@@ -15,6 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from app import __version__
+from app.commands._common import SafeLogFormatter, UserError, printable
+
+__all__ = ["COMMAND_MODULES", "UserError", "build_parser", "configure_logging", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +34,12 @@ COMMAND_MODULES: tuple[str, ...] = (
 OUR_PACKAGES = ("app", "reid", "tracking", "training")
 
 
-class UserError(Exception):
-    """An error caused by the user's input; printed as one line, without a traceback."""
-
-
 def configure_logging(verbose: bool) -> None:
     """Our packages log at INFO (DEBUG with -v); third-party libraries only warnings."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from app.commands._common import SafeLogFormatter  # log lines quote user text: no control chars
-
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout):
+            # log lines quote user text: no control characters
             handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in OUR_PACKAGES:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -78,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("command failed")
         user_facing = isinstance(exc, UserError) or getattr(exc, "user_facing", False)  # GalleryError
         hint = "" if user_facing or args.verbose else " (run with -v for details)"
-        from app.commands._common import printable  # the message may quote user text
-
         print(f"reid {args.command}: error: {printable(exc, max_chars=2000)}{hint}", file=sys.stderr)
         return 1
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the gallery subcommands: build the service, show progress, parse times, and
-write to the terminal.
+"""What ``app.cli`` and the subcommands share: the user-error type, building the service, progress,
+parsing times, and writing to the terminal. Light on purpose: ``reid --help`` imports it.
 
 Everything a command writes passes through ``say`` (or ``printable`` for one field): camera,
 folder and file names, start times and error texts are user-supplied and may hold control
@@ -21,8 +21,12 @@ from tqdm import tqdm
 
 from reid.untrusted import printable
 
-__all__ = ["SafeLogFormatter", "build_service_from_args", "format_seconds", "parse_time",
+__all__ = ["SafeLogFormatter", "UserError", "build_service_from_args", "format_seconds", "parse_time",
            "printable", "progress_bar", "say"]
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, without a traceback."""
 
 
 def say(*parts: Any, sep: str = " ", file: TextIO | None = None) -> None:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.commands._common import build_service_from_args, progress_bar, say
+from app.commands._common import UserError, build_service_from_args, progress_bar, say
 from app.settings import Settings, add_settings_arguments
 
 
@@ -49,7 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import UserError
     from reid.adapt import SiteModels
 
     settings = Settings.from_sources(args)
@@ -86,7 +85,6 @@ def _list(models) -> int:
 
 
 def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
-    from app.cli import UserError
     from reid.adapt import export_pseudo_identities
 
     t0 = time.perf_counter()

@@ -22,7 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.commands._common import printable, say
+from app.commands._common import UserError, printable, progress_bar, say
+from app.commands.serve import add_serve_arguments, serve_options, serve_service
+from app.settings import Settings, add_settings_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +56,6 @@ class DemoFootage:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from app.commands.serve import add_serve_arguments
-    from app.settings import add_settings_arguments
-
     parser = subparsers.add_parser(
         "demo", help="index a two-camera sample of data/vtest.avi, print a summary, serve the UI")
     add_settings_arguments(parser, indexing=True)
@@ -131,8 +130,6 @@ def _has_frames(path: Path, count: int) -> bool:
 
 
 def _index(service, cameras: list[DemoCamera]) -> list:
-    from app.commands._common import progress_bar
-
     reports = []
     for cam in cameras:
         with progress_bar(f"indexing {cam.camera}") as progress:
@@ -296,11 +293,8 @@ def summarize(service, footage: DemoFootage, video_ids: dict[str, int], labels=N
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import UserError
     from app.commands._demo_truth import LABELS, footage_labels
-    from app.commands.serve import serve_options, serve_service
     from app.compose import build_service
-    from app.settings import Settings
 
     video = Path(args.video)
     if not video.is_file():

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from app.commands._common import say
+from app.commands._common import UserError, say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from app.cli import UserError
     from training import evaluate, load_dataset, load_eval_model
     from training.logbook import plot_cmc
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, format_seconds, parse_time, printable, say
+from app.commands._common import (
+    UserError,
+    build_service_from_args,
+    format_seconds,
+    parse_time,
+    printable,
+    say,
+)
 from app.settings import add_settings_arguments
 
 
@@ -29,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import UserError
     from reid.service import SearchRequest
 
     images = None

@@ -7,6 +7,9 @@ import logging
 import os
 from pathlib import Path
 
+from app.commands._common import UserError
+from app.settings import add_settings_arguments
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,8 +47,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from app.settings import add_settings_arguments
-
     parser = subparsers.add_parser("serve", help="serve the web UI (this machine only by default)")
     add_settings_arguments(parser, indexing=True)
     add_serve_arguments(parser)
@@ -54,7 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
     """Validated serving options from ``args``; raises ``UserError`` naming the fix."""
-    from app.cli import UserError
     from app.ui.serving import ServeOptions, check_bind, parse_auth
 
     try:
@@ -92,7 +92,6 @@ def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> ex
 
     The UI's indexing runs in the service's worker process (``LowPriorityIndexing`` turns it on);
     it is stopped when serving ends."""
-    from app.cli import UserError
     from app.ui.serving import launch
 
     where = f"http://{options.host}:{options.port}"

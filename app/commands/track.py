@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from app.commands._common import printable, say
+from app.commands._common import UserError, printable, say
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.cli import UserError
     from tracking import VideoError, VideoTracker, create_detector, load_tracking_config
     from tracking.annotate import Annotator
 

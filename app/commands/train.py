@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from app.commands._common import say
+from app.commands._common import UserError, say
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import UserError
     from training import load_config, run_training
 
     overrides = list(args.overrides)
