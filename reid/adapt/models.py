@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reid.store.layout import GalleryLayout
+
 logger = logging.getLogger(__name__)
 
 MODEL_KINDS = ("head", "checkpoint")
@@ -48,7 +50,7 @@ class SiteModels:
     """The ``models/`` folder of one data dir."""
 
     def __init__(self, data_dir: str | Path):
-        self.folder = Path(data_dir) / "models"
+        self.folder = GalleryLayout(Path(data_dir)).models
         self.state_path = self.folder / "active.json"
 
     def _read(self) -> dict[str, Any]:

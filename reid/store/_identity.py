@@ -10,6 +10,7 @@ from pathlib import Path
 from reid.store._errors import GalleryError
 from reid.store._index import atomic_write_bytes
 from reid.store._sync import read_index_meta
+from reid.store.layout import DB_NAME, GalleryLayout
 
 __all__ = ["MARKER_NAME", "leftovers", "new_gallery_id", "read_marker", "refuse_new_database",
            "write_marker"]
@@ -49,25 +50,24 @@ def _has_files(folder: Path) -> bool:
     return False
 
 
-def leftovers(data_dir: Path, db_name: str = "reid.db") -> list[str]:
+def leftovers(layout: GalleryLayout, db_name: str = DB_NAME) -> list[str]:
     """Files in ``data_dir`` keyed by ids of a gallery database: crops under ``crops/<video id>/``,
     cached clips ``clips/tracklet_<id>.*``, a non-empty vector index, the write-ahead log of a
     lost database. Empty folders, other files and uploads (kept by content hash) are harmless."""
-    data_dir = Path(data_dir)
     found = []
-    crops = data_dir / "crops"
+    crops = layout.crops
     if crops.is_dir() and any(d.is_dir() and d.name.isdigit() and _has_files(d)
                               for d in crops.iterdir()):
         found.append("crops/ (tracklet crops)")
-    clips = data_dir / "clips"
+    clips = layout.clips
     if clips.is_dir() and any(p.name.startswith("tracklet_") for p in clips.iterdir()):
         found.append("clips/ (rendered clips)")
-    index_path, meta_path = data_dir / "vectors.faiss", data_dir / "vectors.json"
+    index_path, meta_path = layout.index, layout.index_meta
     if index_path.exists() or meta_path.exists():
         meta = read_index_meta(meta_path)
         if meta is None or meta.get("count") != 0:
             found.append("vectors.faiss/vectors.json (the vector index)")
-    wal = data_dir / f"{db_name}-wal"
+    wal = layout.data_dir / f"{db_name}-wal"
     if wal.is_file() and wal.stat().st_size > 0:
         found.append(f"{wal.name} (the write-ahead log of a lost database)")
     return found

@@ -21,6 +21,7 @@ from reid.store._identity import (
     write_marker,
 )
 from reid.store._models import StoreMeta
+from reid.store.layout import DB_NAME, GalleryLayout
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,9 @@ def _make_dirs(dirs: tuple[Path, ...]) -> None:
             raise file_error(exc, d, "creating the gallery folder") from exc
 
 
-def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
-                  ) -> tuple[Database, bool, bool]:
-    """Open the gallery database of ``data_dir`` at ``db_url``; create ``dirs`` when writable.
+def open_database(layout: GalleryLayout, db_url: str) -> tuple[Database, bool, bool]:
+    """Open the gallery database of ``layout`` at ``db_url``; create the gallery's folders
+    (``layout.created_dirs()``) when writable.
 
     Returns:
         ``(database, read_only, created)``.
@@ -77,6 +78,7 @@ def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
         GalleryError: the database is missing or empty while gallery files remain, is not a file,
             is damaged, locked or unreadable, or the data dir cannot be created.
     """
+    data_dir = layout.data_dir
     db_file = sqlite_path(db_url)
     if db_file is not None and not db_file.is_absolute():
         db_file = Path.cwd() / db_file
@@ -87,13 +89,13 @@ def open_database(data_dir: Path, db_url: str, dirs: tuple[Path, ...]
                            "from a backup, or pass another --data-dir")
     read_only = not _writable(data_dir, db_file)
     if not read_only:
-        _make_dirs(dirs)
+        _make_dirs(layout.created_dirs())
     elif not data_dir.is_dir():
         raise GalleryError(f"the data dir {data_dir} does not exist and cannot be created here "
                            "(read-only): pass a writable --data-dir")
 
     def refuse_if_leftovers(state: str) -> None:
-        found = leftovers(data_dir, db_file.name if db_file is not None else "reid.db")
+        found = leftovers(layout, db_file.name if db_file is not None else DB_NAME)
         if found:
             raise refuse_new_database(data_dir, label or db_url, state, found)
 

@@ -35,6 +35,7 @@ from reid.store._models import (
 from reid.store._opening import gallery_identity, open_database
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._sync import sync_index, write_index_files
+from reid.store.layout import GalleryLayout
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
 
 
 class Store:
-    """A gallery in ``data_dir``: ``reid.db``, ``vectors.faiss``, ``vectors.json``, ``crops/``, ``uploads/``.
+    """A gallery in ``data_dir``, whose files ``layout`` (a ``GalleryLayout``) names.
 
     Opening checks the vector index against the database (ids, count, fingerprint, checksum,
     gallery id) and repairs or rebuilds it from the database descriptors; ``repair_report`` says
@@ -131,18 +132,13 @@ class Store:
 
     def __init__(self, data_dir: str | Path, *, db_url: str | None = None,
                  index_config: IndexConfig | None = None) -> None:
-        self.data_dir = Path(data_dir).resolve()
-        self.crops_dir = self.data_dir / "crops"
-        self.uploads_dir = self.data_dir / "uploads"
-        self.index_path = self.data_dir / "vectors.faiss"
-        self.meta_path = self.data_dir / "vectors.json"
-        self.db_url = db_url or f"sqlite:///{self.data_dir / 'reid.db'}"
+        self.layout = GalleryLayout.of(data_dir)
+        self.db_url = db_url or self.layout.db_url
         self.index_config = index_config or IndexConfig()
         self._lock = threading.RLock()
-        self._session, self.read_only, created = open_database(
-            self.data_dir, self.db_url, (self.data_dir, self.crops_dir, self.uploads_dir))
+        self._session, self.read_only, created = open_database(self.layout, self.db_url)
         try:
-            self.gallery_id = gallery_identity(self._session, self.crops_dir, created=created,
+            self.gallery_id = gallery_identity(self._session, self.layout.crops, created=created,
                                                read_only=self.read_only)
             self._index: VectorIndex | None = None
             self.repair_report: RepairReport = self.check_index()
@@ -151,6 +147,31 @@ class Store:
         except BaseException:
             self._session.dispose()
             raise
+
+    @property
+    def data_dir(self) -> Path:
+        """The gallery folder (absolute); ``layout`` names every path in it."""
+        return self.layout.data_dir
+
+    @property
+    def crops_dir(self) -> Path:
+        """``crops/`` (see ``GalleryLayout.crops``)."""
+        return self.layout.crops
+
+    @property
+    def uploads_dir(self) -> Path:
+        """``uploads/`` (see ``GalleryLayout.uploads``)."""
+        return self.layout.uploads
+
+    @property
+    def index_path(self) -> Path:
+        """``vectors.faiss`` (see ``GalleryLayout.index``)."""
+        return self.layout.index
+
+    @property
+    def meta_path(self) -> Path:
+        """``vectors.json`` (see ``GalleryLayout.index_meta``)."""
+        return self.layout.index_meta
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -163,8 +184,8 @@ class Store:
         backup, new videos would otherwise reuse the ids of the lost ones and mix their crops."""
         if self._session.engine.dialect.name != "sqlite":
             return
-        used = {"videos": _max_number(self.crops_dir, ""),
-                "tracklets": max(_max_number(self.data_dir / "clips", "tracklet_"),
+        used = {"videos": _max_number(self.layout.crops, ""),
+                "tracklets": max(_max_number(self.layout.clips, "tracklet_"),
                                  self.repair_report.max_index_id)}
         with self._session() as s:
             seq = dict(s.execute(text("SELECT name, seq FROM sqlite_sequence")).all())
@@ -316,7 +337,7 @@ class Store:
 
     def crop_dir(self, video_id: int, track_id: int) -> Path:
         """The folder for one tracklet's crops, ``crops/<video_id>/<track_id>/`` (created)."""
-        d = self.crops_dir / str(int(video_id)) / str(int(track_id))
+        d = self.layout.tracklet_crops(video_id, track_id)
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -453,7 +474,7 @@ class Store:
                     path = (self.data_dir / rel).resolve()
                     if path.is_relative_to(self.data_dir):
                         path.unlink(missing_ok=True)
-        video_dir = self.crops_dir / str(int(video_id))
+        video_dir = self.layout.video_crops(video_id)
         if video_dir.is_dir():
             shutil.rmtree(video_dir)
 

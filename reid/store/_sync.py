@@ -12,6 +12,7 @@ import numpy as np
 from reid.store._codec import sha256_file
 from reid.store._index import IndexConfig, IndexFileError, VectorIndex, atomic_write_bytes
 from reid.store._records import RepairReport
+from reid.store.layout import GalleryLayout
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def read_index_meta(path: Path) -> dict | None:
 
 def configured_index_kind(data_dir: str | Path) -> str | None:
     """The index kind a gallery was configured with (from its ``vectors.json``), or None."""
-    meta = read_index_meta(Path(data_dir) / "vectors.json")
+    meta = read_index_meta(GalleryLayout(Path(data_dir)).index_meta)
     kind = meta.get("configured_kind") if meta else None
     return kind if isinstance(kind, str) else None
 
