@@ -73,8 +73,8 @@ def _tracklet_means(per_crop: np.ndarray, counts: list[int]) -> np.ndarray:
 
 def _rerank_scorer(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     """The gallery search's k-reciprocal re-ranking at its default settings, as scores."""
+    from reid.model.rerank import k_reciprocal_rerank
     from reid.search import SearchOptions
-    from reid.search.rerank import k_reciprocal_rerank
 
     opts = SearchOptions()
     q_g = np.clip(2.0 - 2.0 * (g @ q), 0.0, None)[None, :]

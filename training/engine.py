@@ -129,13 +129,13 @@ def rank_from_features(
     """Spec-9.3 protocol on (feats, pids, camids) of query and gallery -> metrics dict.
 
     Gallery = gallery ∪ query; squared Euclidean on the (already L2-normalised) descriptors;
-    optional k-reciprocal re-ranking (Zhong et al. 2017, ``reid.search.rerank``).
+    optional k-reciprocal re-ranking (Zhong et al. 2017, ``reid.model.rerank``).
     """
     qf, q_pids, q_cams = q
     gf, g_pids, g_cams = query_plus_gallery(q[0], g[0], q[1], g[1], q[2], g[2])
     dist = euclidean_distmat(qf, gf)
     if rerank:
-        from reid.search.rerank import k_reciprocal_rerank
+        from reid.model.rerank import k_reciprocal_rerank
 
         dist = k_reciprocal_rerank(dist, euclidean_distmat(qf, qf), euclidean_distmat(gf, gf))
     cmc, mAP = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)

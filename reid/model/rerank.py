@@ -1,6 +1,7 @@
 """Re-ranking: k-reciprocal encoding (Zhong et al., CVPR 2017) and average query expansion.
 
-Pure numpy; shared by the gallery search and the training package's evaluation.
+Pure numpy, under ``reid.model`` so that both the gallery search (``reid.search``) and the training
+package's evaluation may use it (``training`` imports nothing of ``reid`` but ``reid.model``).
 
 k-reciprocal re-ranking, as described in the paper ("Re-ranking Person Re-identification with
 k-reciprocal Encoding"), over the ``N = Q + G`` probe and gallery samples:

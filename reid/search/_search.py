@@ -13,8 +13,8 @@ import logging
 
 import numpy as np
 
+from reid.model.rerank import average_query_expansion, k_reciprocal_rerank
 from reid.search._types import SearchFilters, SearchOptions, SearchResponse, SearchResult
-from reid.search.rerank import average_query_expansion, k_reciprocal_rerank
 from reid.store import Store, TrackletInfo
 
 logger = logging.getLogger(__name__)
