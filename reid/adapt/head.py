@@ -165,7 +165,7 @@ class SiteHeadEmbedder:
         Raises:
             ValueError: the head was fitted on another embedder (another fingerprint).
         """
-        from reid.store import sha256_file
+        from reid.files import sha256_file
 
         state = load_head(path)
         if state["base_fingerprint"] != base.fingerprint:

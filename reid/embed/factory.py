@@ -10,7 +10,7 @@ import torch
 from reid.embed.base import Embedder
 from reid.embed.mobilenet import MobileNetEmbedder
 from reid.embed.tfclip import SequenceEmbedder
-from reid.store import sha256_file
+from reid.files import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from torchvision.models import mobilenet_v2
 from reid.embed.base import make_fingerprint
 from reid.embed.colour import HSV_BINS, stripe_colour_histograms
 from reid.embed.preprocess import crops_to_tensor, l2_normalize
-from reid.store import sha256_file
+from reid.files import sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from reid.embed import Embedder
+from reid.files import sha256_file
 from reid.search import SearchFilters, SearchOptions, search_tracklet, search_vectors
 from reid.service import export as exporting
 from reid.service._isolated import IsolatedCalls
@@ -24,7 +25,7 @@ from reid.service.indexer import IndexJob, run_index_job
 from reid.service.render import render_clip, render_frames
 from reid.service.types import IndexReport, Match, ProgressFn, SearchRequest, SearchResponse, ServiceStatus
 from reid.service.worker import IndexJobSpec, IndexWorker, WorkerCrashedError, WorkerError
-from reid.store import Store, TrackletInfo, VideoInfo, sha256_file
+from reid.store import Store, TrackletInfo, VideoInfo
 from tracking import Detector, TrackingConfig
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reid.store._codec import sha256_file
+    from reid.files import sha256_file
     from reid.store._db import SchemaMismatchError
     from reid.store._errors import GalleryError
     from reid.store._index import IndexConfig, IndexFileError, VectorIndex
@@ -47,7 +47,7 @@ _WHERE = {
     "VideoInfo": "reid.store._records",
     "VideoStatus": "reid.store._models",
     "configured_index_kind": "reid.store._sync",
-    "sha256_file": "reid.store._codec",
+    "sha256_file": "reid.files",
 }
 
 __all__ = [

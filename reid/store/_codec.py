@@ -1,14 +1,12 @@
-"""Compact binary encodings: box tracks, descriptors, and streamed content hashes."""
+"""Compact binary encodings: box tracks and descriptors."""
 
 from __future__ import annotations
 
-import hashlib
 import zlib
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["decode_boxes", "decode_descriptor", "encode_boxes", "encode_descriptor", "sha256_file"]
+__all__ = ["decode_boxes", "decode_descriptor", "encode_boxes", "encode_descriptor"]
 
 _BOX_VERSION = 1
 
@@ -47,12 +45,3 @@ def encode_descriptor(vector: np.ndarray) -> bytes:
 def decode_descriptor(blob: bytes) -> np.ndarray:
     """Inverse of ``encode_descriptor``: ``(D,)`` float32."""
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
-
-
-def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's content, read in ``chunk_bytes`` chunks (constant memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            h.update(chunk)
-    return h.hexdigest()

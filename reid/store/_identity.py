@@ -7,8 +7,8 @@ import os
 import uuid
 from pathlib import Path
 
+from reid.files import atomic_write_bytes
 from reid.store._errors import GalleryError
-from reid.store._index import atomic_write_bytes
 from reid.store._sync import read_index_meta
 from reid.store.layout import DB_NAME, GalleryLayout
 

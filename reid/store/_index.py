@@ -54,7 +54,6 @@ import logging
 import math
 import os
 import struct
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,9 +61,11 @@ from typing import BinaryIO
 import faiss
 import numpy as np
 
+from reid.files import atomic_write
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["IndexConfig", "IndexFileError", "VectorIndex", "atomic_write_bytes"]
+__all__ = ["IndexConfig", "IndexFileError", "VectorIndex"]
 
 _MAGIC = b"REIDVX01"
 _KINDS = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
@@ -143,36 +144,6 @@ class IndexConfig:
             return self.ivf_nlist
         want = math.sqrt(max(n, 1))
         return int(min(8192, max(64, 2 ** round(math.log2(want)))))
-
-
-def atomic_write_bytes(path: Path, chunks: list[bytes | np.ndarray]) -> None:
-    """Write ``chunks`` to ``path`` crash-safely: temporary file, fsync, rename, fsync directory."""
-
-    def write(f: BinaryIO) -> None:
-        for chunk in chunks:
-            f.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
-
-    atomic_write(path, write)
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(file)`` on a temporary file, then fsync, rename over ``path``, fsync the dir."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _as_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reid.store._codec import sha256_file
-from reid.store._index import IndexConfig, IndexFileError, VectorIndex, atomic_write_bytes
+from reid.files import atomic_write_bytes, sha256_file
+from reid.store._index import IndexConfig, IndexFileError, VectorIndex
 from reid.store._records import RepairReport
 from reid.store.layout import GalleryLayout
 
