@@ -7,6 +7,10 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from reid.embed.names import EMBEDDER_CHOICES
+from reid.index_kinds import INDEX_KINDS
+from tracking.names import DETECTOR_NAMES, TRACKER_NAMES
+
 DEFAULT_DATA_DIR = "reid-data"
 
 
@@ -76,7 +80,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
     """The options every gallery command shares (and, with ``indexing``, the pipeline's)."""
     parser.add_argument("--data-dir", dest="data_dir", help=f"gallery folder (default ./{DEFAULT_DATA_DIR}, "
                         "or $REID_DATA_DIR)")
-    parser.add_argument("--embedder", choices=("auto", "tfclip", "clip", "mobilenet"),
+    parser.add_argument("--embedder", choices=EMBEDDER_CHOICES,
                         help="descriptor model (default auto: TF-CLIP checkpoint, else zero-shot CLIP, "
                         "else the offline MobileNetV2 fallback)")
     parser.add_argument("--checkpoint", help="TF-CLIP inference checkpoint written by `reid export`")
@@ -84,13 +88,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
                         help="CLIP weights tag or file (default openai)")
     parser.add_argument("--device", help="torch device (default cpu)")
     if indexing:
-        parser.add_argument("--detector", choices=("yolo", "ssd", "hog"),
+        parser.add_argument("--detector", choices=DETECTOR_NAMES,
                             help="person detector (default yolo; offline it falls back to ssd, the "
                             "SSDLite-MobileNetV2 graph, then to hog)")
         parser.add_argument("--yolo-weights", dest="yolo_weights", help="YOLO weights name or path")
-        parser.add_argument("--tracker", help="bytetrack (default), botsort, or a tracking YAML file")
+        parser.add_argument("--tracker", help=f"{TRACKER_NAMES[0]} (default), "
+                            f"{', '.join(TRACKER_NAMES[1:])}, or a tracking YAML file")
         parser.add_argument("--stride", help="detect on every N-th frame; tracks carry on across the "
                             "others (default auto: about 5 frames a second, every 2nd frame of a "
                             "10-fps video, every 6th at 30 fps; 1: every frame)")
-        parser.add_argument("--index", choices=("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto"),
+        parser.add_argument("--index", choices=INDEX_KINDS,
                             help="vector index kind (default: the gallery's own, flat for a new one)")

@@ -16,8 +16,9 @@ from typing import Any
 
 import yaml
 
+from tracking.names import TRACKER_NAMES
+
 CONFIG_DIR = Path(__file__).parent / "configs"
-TRACKER_NAMES: tuple[str, ...] = ("bytetrack", "botsort")
 
 
 @dataclass

@@ -22,12 +22,12 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from tracking.names import DETECTOR_NAMES
 from tracking.records import Detection
 from tracking.video import as_bgr_uint8
 
 logger = logging.getLogger(__name__)
 
-DETECTOR_NAMES: tuple[str, ...] = ("yolo", "ssd", "hog")
 _PERSON_CLASS = 0  # COCO "person"
 # OpenCV's default people detector window (width, height). ``detectMultiScale`` on an image smaller
 # than this corrupts the heap (abort or SIGSEGV, OpenCV 4.x), and no person could be found in it.

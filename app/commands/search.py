@@ -13,6 +13,7 @@ from app.commands._common import (
     say,
 )
 from app.settings import add_settings_arguments
+from reid.service.export import EXPORT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="minimum cosine score")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking")
     p.add_argument("--query-expansion", action="store_true")
-    p.add_argument("--export", choices=("csv", "json", "zip"), help="also export the matches")
+    p.add_argument("--export", choices=EXPORT_FORMATS, help="also export the matches")
     add_settings_arguments(p)
     p.set_defaults(func=run)
 

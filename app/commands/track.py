@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from app.commands._common import UserError, printable, say
+from tracking.names import DETECTOR_NAMES, TRACKER_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -15,15 +16,15 @@ logger = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("track", help="track the people of a video into tracklets")
     parser.add_argument("video", help="video file (any format OpenCV/FFmpeg decodes)")
-    parser.add_argument("--detector", choices=("yolo", "ssd", "hog"), default="yolo",
+    parser.add_argument("--detector", choices=DETECTOR_NAMES, default=DETECTOR_NAMES[0],
                         help="person detector (offline, yolo falls back to ssd, then hog, with a warning)")
     parser.add_argument("--weights", default="yolo11n.pt", help="YOLO weights name or local path")
     parser.add_argument("--imgsz", type=int, default=640, help="YOLO inference size in pixels")
     parser.add_argument("--device", default=None, help="YOLO device: cpu, cuda:0, ...")
     parser.add_argument("--hog-max-side", type=int, default=None,
                         help="HOG detects on frames downscaled to this longer side (faster)")
-    parser.add_argument("--tracker", default="bytetrack",
-                        help="bytetrack, botsort, or a path to a tracking YAML config")
+    parser.add_argument("--tracker", default=TRACKER_NAMES[0],
+                        help=f"{', '.join(TRACKER_NAMES)}, or a path to a tracking YAML config")
     parser.add_argument("--stitch", action="store_true", help="re-link broken tracklets")
     parser.add_argument("--stride", type=int, default=1, help="process every N-th frame")
     parser.add_argument("--max-frames", type=int, default=None, help="only the first N frames")

@@ -9,12 +9,11 @@ import torch
 
 from reid.embed.base import Embedder
 from reid.embed.mobilenet import MobileNetEmbedder
+from reid.embed.names import EMBEDDER_CHOICES
 from reid.embed.tfclip import SequenceEmbedder
 from reid.files import sha256_file
 
 logger = logging.getLogger(__name__)
-
-EMBEDDER_CHOICES = ("auto", "tfclip", "clip", "mobilenet")
 
 
 def create_embedder(
