@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from reid.files import sha256_file
     from reid.store._db import SchemaMismatchError
     from reid.store._errors import GalleryError
-    from reid.store._index import IndexConfig, IndexFileError, VectorIndex
     from reid.store._models import SCHEMA_VERSION, VideoStatus
     from reid.store._records import (
         AuditEntry,
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     )
     from reid.store._store import DuplicateVideoError, FingerprintMismatchError, Store
     from reid.store._sync import configured_index_kind
+    from reid.store.index import IndexConfig, IndexFileError, VectorIndex
     from reid.store.layout import GalleryLayout
 
 _WHERE = {
@@ -36,14 +36,14 @@ _WHERE = {
     "FingerprintMismatchError": "reid.store._store",
     "GalleryError": "reid.store._errors",
     "GalleryLayout": "reid.store.layout",
-    "IndexConfig": "reid.store._index",
-    "IndexFileError": "reid.store._index",
+    "IndexConfig": "reid.store.index",
+    "IndexFileError": "reid.store.index",
     "RepairReport": "reid.store._records",
     "SchemaMismatchError": "reid.store._db",
     "Store": "reid.store._store",
     "TrackletInfo": "reid.store._records",
     "TrackletRecord": "reid.store._records",
-    "VectorIndex": "reid.store._index",
+    "VectorIndex": "reid.store.index",
     "VideoInfo": "reid.store._records",
     "VideoStatus": "reid.store._models",
     "configured_index_kind": "reid.store._sync",

@@ -22,7 +22,6 @@ from sqlalchemy import delete, func, or_, select, text, update
 
 from reid.store._codec import decode_boxes, decode_descriptor, encode_boxes, encode_descriptor
 from reid.store._errors import GalleryError, file_error
-from reid.store._index import IndexConfig, VectorIndex
 from reid.store._models import (
     AuditLog,
     Camera,
@@ -35,6 +34,7 @@ from reid.store._models import (
 from reid.store._opening import gallery_identity, open_database
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._sync import sync_index, write_index_files
+from reid.store.index import IndexConfig, VectorIndex
 from reid.store.layout import GalleryLayout
 
 logger = logging.getLogger(__name__)

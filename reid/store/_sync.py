@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from reid.files import atomic_write_bytes, sha256_file
-from reid.store._index import IndexConfig, IndexFileError, VectorIndex
 from reid.store._records import RepairReport
+from reid.store.index import IndexConfig, IndexFileError, VectorIndex
 from reid.store.layout import GalleryLayout
 
 logger = logging.getLogger(__name__)

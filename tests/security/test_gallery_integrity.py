@@ -275,7 +275,7 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
 
     with Store(tmp_path) as store:
         new_vid = store.add_video("/late.mp4", "late", "cam0")
-        monkeypatch.setattr("reid.store._index.atomic_write", full)
+        monkeypatch.setattr("reid.store.index.file.atomic_write", full)
         with pytest.raises(Exception) as err:  # noqa: PT011 - checked by its message
             store.add_tracklets(new_vid, [record(9, 0, 1)], unit(np.ones((1, 16))), FP)
         assert not isinstance(err.value, OSError)

@@ -166,15 +166,15 @@ def test_old_ivf_layout_is_refused_for_rebuild(tmp_path):
 def test_ivf_retrains_lists_when_the_gallery_outgrows_them():
     x, ids = _unit(12000, 32, 6), np.arange(12000) + 1
     index = VectorIndex.build(32, ids[:3000], x[:3000], IndexConfig(kind="ivfsq", approx_min_size=0))
-    assert faiss.extract_index_ivf(index._main).nlist == 64
+    assert faiss.extract_index_ivf(index.backend.main).nlist == 64
     index.add(ids[3000:], x[3000:])
-    assert faiss.extract_index_ivf(index._main).nlist == 128 and index.ntotal == 12000
+    assert faiss.extract_index_ivf(index.backend.main).nlist == 128 and index.ntotal == 12000
     _, got = index.search(x[:20], 1)
     assert (got[:, 0] == ids[:20]).all()
 
 
 def test_centring_starts_at_the_minimum_and_follows_the_gallery_as_it_doubles(tmp_path):
-    from reid.store._index import CENTRE_MIN_VECTORS
+    from reid.store.index import CENTRE_MIN_VECTORS
 
     rng = np.random.default_rng(7)
     common = rng.standard_normal(48).astype(np.float32) * 3.0  # what every descriptor shares

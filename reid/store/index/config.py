@@ -1,0 +1,80 @@
+"""How a vector index is built (``IndexConfig``) and the error for an unusable index file."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["IVF_KINDS", "KINDS", "REFINES", "IndexConfig", "IndexFileError"]
+
+KINDS = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
+IVF_KINDS = ("ivfsq", "ivfpq")
+REFINES = ("sq8", "fp16", "none")
+
+
+class IndexFileError(RuntimeError):
+    """The vector index file is missing, truncated or not a vector index written by this code."""
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the vector index is built. Defaults come from ``benchmarks/search_scale.py``.
+
+    Attributes:
+        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"hnswsq"``, ``"ivfsq"``, ``"ivfpq"`` or
+            ``"auto"``
+            (flat below ``approx_min_size``, then ``ivfsq``).
+        approx_min_size: approximate kinds use exact flat search below this many vectors.
+        hnsw_m: HNSW graph degree.
+        hnsw_ef_construction: HNSW build-time beam width.
+        hnsw_ef_search: HNSW search-time beam width (raised to ``k`` when smaller).
+        ivf_nlist: IVF list count; 0 picks ``sqrt(n)`` rounded to a power of two, in [64, 8192],
+            for the ``n`` vectors present when trained; retrained (from the re-scoring copy) once
+            the gallery has grown enough to want twice the lists.
+        ivf_nprobe: IVF lists visited per query.
+        pca_dim: ``hnswsq`` and IVF kinds index the vectors projected onto this many principal directions
+            (uncentred); 0 or >= the dimension keeps the full vectors.
+        pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the (projected) dimension.
+        pq_nbits: bits per PQ code.
+        refine: re-score ``hnswsq``/IVF candidates with ``"fp16"`` or ``"sq8"`` copies of the full vectors, or
+            ``"none"`` (scores then come from the codes).
+        refine_factor: candidates per wanted result when refining.
+        train_size: at most this many vectors are used to train IVF (and the projection).
+    """
+
+    kind: str = "flat"
+    approx_min_size: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    ivf_nlist: int = 0
+    ivf_nprobe: int = 384
+    pca_dim: int = 256
+    pq_m: int = 64
+    pq_nbits: int = 8
+    refine: str = "fp16"
+    refine_factor: int = 10
+    train_size: int = 65_536
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"index kind {self.kind!r} is unknown; choose one of {KINDS}")
+        if self.refine not in REFINES:
+            raise ValueError(f"index refine {self.refine!r} is unknown; choose one of {REFINES}")
+        if self.approx_min_size < 0 or self.refine_factor < 1 or self.ivf_nprobe < 1:
+            raise ValueError("approx_min_size must be >= 0, refine_factor and ivf_nprobe >= 1")
+        if self.pca_dim < 0:
+            raise ValueError(f"pca_dim must be >= 0, got {self.pca_dim}")
+
+    def target_kind(self, n: int) -> str:
+        """The kind of index to use for ``n`` vectors (flat below ``approx_min_size``)."""
+        if self.kind == "flat" or n < self.approx_min_size:
+            return "flat"
+        return "ivfsq" if self.kind == "auto" else self.kind
+
+    def nlist_for(self, n: int) -> int:
+        """IVF list count for ``n`` vectors (fixed when ``ivf_nlist`` > 0)."""
+        if self.ivf_nlist > 0:
+            return self.ivf_nlist
+        want = math.sqrt(max(n, 1))
+        return int(min(8192, max(64, 2 ** round(math.log2(want)))))

@@ -1,0 +1,57 @@
+"""``"hnsw"``: an ``IndexHNSWFlat`` graph, approximate; no training.
+
+FAISS cannot remove from an HNSW graph, so removing ids rebuilds the graph from the remaining
+vectors (``VectorIndex`` does it, logged; slow on big galleries).
+"""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+
+from reid.store.index.base import KindIndex, id_map_ids
+from reid.store.index.config import IndexConfig
+
+__all__ = ["HnswIndex"]
+
+
+class HnswIndex(KindIndex):
+    """An HNSW graph over the full vectors (``IndexIDMap2`` keeps the ids)."""
+
+    removes_in_place = False
+
+    def __init__(self, dim: int, config: IndexConfig, main: faiss.Index) -> None:
+        super().__init__("hnsw", dim, config)
+        self.main = main
+
+    @classmethod
+    def create(cls, kind: str, dim: int, config: IndexConfig, sample: np.ndarray,
+               n_total: int) -> HnswIndex:
+        hnsw = faiss.IndexHNSWFlat(int(dim), config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = config.hnsw_ef_construction
+        return cls(dim, config, faiss.IndexIDMap2(hnsw))
+
+    @classmethod
+    def from_parts(cls, kind: str, dim: int, config: IndexConfig, parts: list[faiss.Index],
+                   proj: np.ndarray | None) -> HnswIndex:
+        return cls(dim, config, parts[0])
+
+    def parts(self) -> list[faiss.Index]:
+        return [self.main]
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.main.ntotal)
+
+    def ids(self) -> np.ndarray:
+        return id_map_ids(self.main)
+
+    def reconstruct(self, keys: np.ndarray) -> np.ndarray:
+        return self.main.reconstruct_batch(keys)
+
+    def add(self, keys: np.ndarray, x: np.ndarray) -> None:
+        self.main.add_with_ids(x, keys)
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, k))
+        return self.main.search(q, k, params=params)

@@ -1,0 +1,89 @@
+"""``"ivfsq"`` and ``"ivfpq"``: inverted lists over codes of the projected vectors.
+
+``ivfsq`` codes with an 8-bit scalar quantiser (the large-gallery kind: see
+``benchmarks/search_scale.py``), ``ivfpq`` with product quantisation (``IndexIVFPQ``). Both keep the
+caller's ids inside the inverted lists (not in ``IndexIDMap2``, whose ``remove_ids`` renumbers
+positions that IVF lists do not follow and so corrupted ids after a removal). With automatic list
+counts the index asks to be retrained (``wants_retrain``) once the gallery wants twice the lists.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import faiss
+import numpy as np
+
+from reid.store.index.base import id_map_ids
+from reid.store.index.coded import CodedIndex
+from reid.store.index.config import IndexConfig
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["IvfIndex"]
+
+# A list holds at least this many training vectors on average (FAISS warns below 39).
+_MIN_PER_LIST = 39
+
+
+def _nlist(config: IndexConfig, n: int) -> int:
+    return min(config.nlist_for(n), max(1, n // _MIN_PER_LIST))
+
+
+class IvfIndex(CodedIndex):
+    """IVF with scalar (``ivfsq``) or product (``ivfpq``) quantisation."""
+
+    @classmethod
+    def new_main(cls, kind: str, coded: np.ndarray, config: IndexConfig,
+                 n_total: int) -> faiss.Index:
+        d = coded.shape[1]
+        nlist = _nlist(config, n_total)
+        quantizer = faiss.IndexFlatIP(d)
+        if kind == "ivfpq":
+            if d % config.pq_m:
+                raise ValueError(f"pq_m={config.pq_m} must divide the indexed dimension {d}")
+            ivf = faiss.IndexIVFPQ(quantizer, d, nlist, config.pq_m, config.pq_nbits,
+                                   faiss.METRIC_INNER_PRODUCT)
+        else:
+            ivf = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                faiss.METRIC_INNER_PRODUCT)
+        ivf.train(coded)
+        ivf.nprobe = min(config.ivf_nprobe, nlist)
+        if config.refine == "none":
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id
+        return ivf
+
+    def ids(self) -> np.ndarray:
+        if self.refine is not None:
+            return id_map_ids(self.refine)
+        ivf = faiss.extract_index_ivf(self.main)
+        inv = ivf.invlists
+        parts = [faiss.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy()
+                 for i in range(ivf.nlist) if inv.list_size(i)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def remove(self, present: np.ndarray) -> int:
+        # an IVF direct map (IVF without refine) accepts only IDSelectorArray
+        removed = int(self.main.remove_ids(faiss.IDSelectorArray(present.size,
+                                                                 faiss.swig_ptr(present))))
+        if self.refine is not None:
+            self.refine.remove_ids(faiss.IDSelectorBatch(present))
+        return removed
+
+    def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
+        ivf = faiss.extract_index_ivf(self.main)
+        ivf.parallel_mode = 1 if few else 0
+        return faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
+
+    def wants_retrain(self, n: int) -> bool:
+        """True when, with automatic list counts, ``sqrt(n)`` calls for twice the lists; then
+        ``VectorIndex`` retrains from the full-precision re-scoring copy (logged). Without that
+        copy (``refine="none"``) vectors cannot be recovered exactly, so the index is kept."""
+        if self.config.ivf_nlist or self.refine is None:
+            return False
+        nlist = faiss.extract_index_ivf(self.main).nlist
+        grow = _nlist(self.config, n) >= 2 * nlist
+        if grow:
+            logger.info("vector index: retraining %s for %d vectors (had %d lists)", self.kind, n,
+                        nlist)
+        return grow
