@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from app.commands._common import UserError
-from app.settings import add_settings_arguments
+from app.settings import Settings, add_settings_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +107,8 @@ def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> ex
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.compose import build_service
-    from app.settings import Settings
+    options = serve_options(args)  # refuse a bad bind before importing, let alone loading, any model
+    from app.compose import build_service  # torch, FAISS, OpenCV: only once the options are good
 
-    options = serve_options(args)  # refuse a bad bind before loading any model
     service = build_service(Settings.from_sources(args))
     return serve_service(service, options)
