@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from reid.store._db import Database, open_engine, read_only_url, sqlite_path
@@ -25,7 +26,7 @@ from reid.store.layout import DB_NAME, GalleryLayout
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GALLERY_ID_KEY", "gallery_identity", "open_database"]
+__all__ = ["GALLERY_ID_KEY", "gallery_identity", "open_database", "reserve_ids"]
 
 GALLERY_ID_KEY = "gallery_id"
 # Databases up to this size get a full page check on opening (0.03 s for 64 MiB cached); larger
@@ -187,3 +188,41 @@ def _adopt_gallery_id(db: Database, candidate: str) -> str:
         pass
     with db() as s:
         return str(s.get(StoreMeta, GALLERY_ID_KEY).value["id"])
+
+
+def _max_number(folder: Path, prefix: str) -> int:
+    """The largest ``N`` among entries of ``folder`` named ``<prefix>N`` or ``<prefix>N.ext``."""
+    best = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        stem = entry.name.split(".", 1)[0]
+        if stem.startswith(prefix) and stem[len(prefix):].isdigit():
+            best = max(best, int(stem[len(prefix):]))
+    return best
+
+
+def reserve_ids(db: Database, layout: GalleryLayout, max_index_id: int) -> None:
+    """Never give again an id that files in the data dir still use (``crops/<video id>/``,
+    ``clips/tracklet_<id>.*``, the vector index, whose largest id is ``max_index_id``): after a
+    database restored from an older backup, new videos would otherwise reuse the ids of the lost
+    ones and mix their crops."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    used = {"videos": _max_number(layout.crops, ""),
+            "tracklets": max(_max_number(layout.clips, "tracklet_"), max_index_id)}
+    with db() as s:
+        seq = dict(s.execute(text("SELECT name, seq FROM sqlite_sequence")).all())
+    todo = {table: n for table, n in used.items() if n > int(seq.get(table) or 0)}
+    if not todo:
+        return
+    with db.begin() as s:
+        for table, n in todo.items():
+            s.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
+            s.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"),
+                      {"t": table, "n": n})
+    logger.warning("files in %s use %s ids beyond the database's (restored from an older "
+                   "backup?); new ids start after them", layout.data_dir,
+                   ", ".join(f"{t} up to {n}" for t, n in todo.items()))

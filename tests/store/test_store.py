@@ -117,7 +117,7 @@ def test_kill_between_commit_and_index_save(tmp_path, monkeypatch):
         def killed(*args, **kwargs):
             raise KeyboardInterrupt("simulated kill -9 after the DB commit")
 
-        monkeypatch.setattr("reid.store._store.write_index_files", killed)
+        monkeypatch.setattr("reid.store._vectors.write_index_files", killed)
         with pytest.raises(KeyboardInterrupt):
             store.add_tracklets(vid, [record(1, 0, 2), record(2, 0, 3)], np.eye(2, 16), FP)
     monkeypatch.undo()

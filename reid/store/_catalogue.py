@@ -1,0 +1,270 @@
+"""What the gallery holds: cameras, videos and tracklets (metadata, boxes and crop files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from reid.store._codec import decode_boxes, encode_boxes, encode_descriptor
+from reid.store._errors import GalleryError
+from reid.store._models import Camera, Tracklet, Video, VideoStatus
+from reid.store._records import TrackletInfo, TrackletRecord, VideoInfo
+from reid.store._shared import GalleryContext, chunks
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Catalogue", "DuplicateVideoError"]
+
+
+class DuplicateVideoError(ValueError):
+    """A video with the same content hash is already in the gallery (``video_id`` says which)."""
+
+    def __init__(self, video_id: int, content_hash: str) -> None:
+        super().__init__(f"video content {content_hash[:12]}... is already stored as video "
+                         f"{video_id}")
+        self.video_id = video_id
+
+
+def _has_videos():
+    """SQL condition: the camera has at least one video (cameras left empty by deletions made
+    before empty cameras were removed do not count)."""
+    return select(Video.id).where(Video.camera_id == Camera.id).exists()
+
+
+class Catalogue:
+    """The cameras, videos and tracklets of a gallery, and the crop files under ``crops/``."""
+
+    def __init__(self, context: GalleryContext) -> None:
+        self._ctx = context
+
+    @property
+    def _data_dir(self) -> Path:
+        return self._ctx.layout.data_dir
+
+    # ---------------------------------------------------------------------- paths
+    def relpath(self, path: str | Path) -> str:
+        """``path`` relative to the data dir (posix); raises ValueError if outside it."""
+        p = Path(path)
+        p = p if p.is_absolute() else self._data_dir / p
+        return p.resolve().relative_to(self._data_dir).as_posix()
+
+    def crop_dir(self, video_id: int, track_id: int) -> Path:
+        """The folder for one tracklet's crops, ``crops/<video_id>/<track_id>/`` (created)."""
+        d = self._ctx.layout.tracklet_crops(video_id, track_id)
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # -------------------------------------------------------------------- cameras
+    def get_or_create_camera(self, name: str) -> int:
+        """The id of camera ``name``, created if new."""
+        self._ctx.require_writable()
+        with self._ctx.db.begin() as s:
+            return self._camera_id(s, name)
+
+    @staticmethod
+    def _camera_id(s: Session, name: str) -> int:
+        if not name:
+            raise ValueError("camera name must not be empty")
+        cam = s.scalar(select(Camera).where(Camera.name == name))
+        if cam is None:
+            cam = Camera(name=name)
+            s.add(cam)
+            s.flush()
+        return cam.id
+
+    def list_cameras(self) -> list[tuple[int, str]]:
+        """Cameras that have at least one video, as ``(id, name)``, by name."""
+        with self._ctx.db() as s:
+            return [(c.id, c.name) for c in s.scalars(
+                select(Camera).where(_has_videos()).order_by(Camera.name))]
+
+    # --------------------------------------------------------------------- videos
+    @staticmethod
+    def _video_info(v: Video) -> VideoInfo:
+        return VideoInfo(v.id, v.camera_id, v.camera.name, v.path, v.content_hash, v.fps,
+                         v.duration_s, v.frame_count, v.start_time, v.status.value, v.error)
+
+    def add_video(self, path: str | Path, content_hash: str, camera: str, *,
+                  fps: float | None = None, duration_s: float | None = None,
+                  frame_count: int | None = None, start_time: dt.datetime | None = None) -> int:
+        """Register a video (status ``pending``) and return its id.
+
+        Raises:
+            DuplicateVideoError: a video with this content hash exists (its id is attached).
+        """
+        self._ctx.require_writable()
+        if not camera:
+            raise ValueError("camera name must not be empty")
+        existing = self.find_video(content_hash)
+        if existing is not None:
+            raise DuplicateVideoError(existing.id, content_hash)
+        with self._ctx.db.begin() as s:  # camera and video together: a camera never stays empty
+            v = Video(camera_id=self._camera_id(s, camera), path=str(path),
+                      content_hash=content_hash, fps=fps, duration_s=duration_s,
+                      frame_count=frame_count, start_time=start_time, status=VideoStatus.PENDING)
+            s.add(v)
+            s.flush()
+            return v.id
+
+    def find_video(self, content_hash: str) -> VideoInfo | None:
+        """The video with this content hash, or None (see ``reid.files.sha256_file``)."""
+        with self._ctx.db() as s:
+            v = s.scalar(select(Video).where(Video.content_hash == content_hash))
+            return None if v is None else self._video_info(v)
+
+    def get_video(self, video_id: int) -> VideoInfo:
+        """One video; raises KeyError if absent."""
+        with self._ctx.db() as s:
+            v = s.get(Video, video_id)
+            if v is None:
+                raise KeyError(f"no video with id {video_id}")
+            return self._video_info(v)
+
+    def list_videos(self, status: str | None = None) -> list[VideoInfo]:
+        """All videos (optionally one status), by id."""
+        with self._ctx.db() as s:
+            q = select(Video).order_by(Video.id)
+            if status is not None:
+                q = q.where(Video.status == VideoStatus(status))
+            return [self._video_info(v) for v in s.scalars(q)]
+
+    def update_video(self, video_id: int, *, status: str | None = None,
+                     error: str | None = None, **fields: object) -> None:
+        """Set a video's status (``pending|indexing|done|failed``), error text, or metadata
+        (``fps``, ``duration_s``, ``frame_count``, ``start_time``, ``path``)."""
+        allowed = {"fps", "duration_s", "frame_count", "start_time", "path"}
+        if set(fields) - allowed:
+            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}; allowed: {allowed}")
+        self._ctx.require_writable()
+        with self._ctx.db.begin() as s:
+            v = s.get(Video, video_id)
+            if v is None:
+                raise KeyError(f"no video with id {video_id}")
+            if status is not None:
+                v.status = VideoStatus(status)
+            if error is not None or status is not None:
+                v.error = error
+            for key, value in fields.items():
+                setattr(v, key, value)
+
+    @staticmethod
+    def video_for_update(s: Session, video_id: int) -> Video:
+        """The video row in session ``s``; raises KeyError if absent."""
+        v = s.get(Video, video_id)
+        if v is None:
+            raise KeyError(f"no video with id {video_id}")
+        return v
+
+    @staticmethod
+    def video_tracklet_rows(s: Session, video_id: int) -> list:
+        """``(id, crop_paths, thumbnail_path)`` rows of a video's tracklets, in session ``s``."""
+        return list(s.execute(select(Tracklet.id, Tracklet.crop_paths, Tracklet.thumbnail_path)
+                              .where(Tracklet.video_id == video_id)).all())
+
+    @staticmethod
+    def delete_video_rows(s: Session, video: Video, tracklet_ids: Sequence[int]) -> None:
+        """Delete, in session ``s``, the tracklets, the video and its camera if left empty."""
+        for part in chunks(tracklet_ids):
+            s.execute(delete(Tracklet).where(Tracklet.id.in_(part)))
+        camera_id = video.camera_id
+        s.delete(video)
+        s.flush()
+        if s.scalar(select(func.count(Video.id)).where(Video.camera_id == camera_id)) == 0:
+            s.execute(delete(Camera).where(Camera.id == camera_id))
+
+    def delete_files(self, video_id: int, rows: Sequence) -> None:
+        """Remove the crop and thumbnail files of ``rows`` and the video's crop folder."""
+        for r in rows:
+            for rel in [*(r.crop_paths or []), r.thumbnail_path]:
+                if rel:
+                    path = (self._data_dir / rel).resolve()
+                    if path.is_relative_to(self._data_dir):
+                        path.unlink(missing_ok=True)
+        video_dir = self._ctx.layout.video_crops(video_id)
+        if video_dir.is_dir():
+            shutil.rmtree(video_dir)
+
+    # ------------------------------------------------------------------ tracklets
+    def tracklet_row(self, video: Video, t: TrackletRecord, vec: np.ndarray) -> Tracklet:
+        """A new tracklet row of ``video`` for record ``t`` with unit descriptor ``vec``."""
+        frames = np.asarray(t.frames, dtype=np.int64).reshape(-1)
+        if frames.size == 0:
+            raise ValueError(f"tracklet {t.track_id} has no frames")
+        return Tracklet(
+            video_id=video.id, camera_id=video.camera_id, track_id=int(t.track_id),
+            first_frame=int(frames[0]), last_frame=int(frames[-1]), start_s=float(t.start_s),
+            end_s=float(t.end_s), boxes=encode_boxes(frames, t.boxes_xyxy),
+            quality=float(t.quality), crop_paths=[self.relpath(p) for p in t.crop_paths],
+            thumbnail_path=None if t.thumbnail_path is None else self.relpath(t.thumbnail_path),
+            descriptor=encode_descriptor(vec))
+
+    def get_tracklets(self, ids: Sequence[int]) -> dict[int, TrackletInfo]:
+        """Metadata of the given tracklets, keyed by id (absent ids are left out)."""
+        out: dict[int, TrackletInfo] = {}
+        with self._ctx.db() as s:
+            for part in chunks(list(np.asarray(ids).reshape(-1))):
+                out.update((t.id, self._info(t, cam, start)) for t, cam, start in
+                           s.execute(self._info_query().where(Tracklet.id.in_(part))).all())
+        return out
+
+    def list_tracklets(self, *, video_id: int | None = None, camera: str | None = None,
+                       limit: int | None = None, offset: int = 0) -> list[TrackletInfo]:
+        """Tracklets by id, optionally of one video or camera, paged with ``limit``/``offset``."""
+        q = self._info_query().order_by(Tracklet.id).offset(offset).limit(limit)
+        if video_id is not None:
+            q = q.where(Tracklet.video_id == video_id)
+        if camera is not None:
+            q = q.where(Camera.name == camera)
+        with self._ctx.db() as s:
+            return [self._info(t, cam, start) for t, cam, start in s.execute(q).all()]
+
+    @staticmethod
+    def _info_query():
+        return (select(Tracklet, Camera.name, Video.start_time)
+                .join(Video, Tracklet.video_id == Video.id)
+                .join(Camera, Tracklet.camera_id == Camera.id))
+
+    def _info(self, t: Tracklet, camera: str, start: dt.datetime | None) -> TrackletInfo:
+        root = self._data_dir
+        return TrackletInfo(
+            t.id, t.video_id, t.camera_id, camera, t.track_id, t.first_frame, t.last_frame,
+            t.start_s, t.end_s, t.quality, tuple(root / p for p in t.crop_paths or []),
+            None if t.thumbnail_path is None else root / t.thumbnail_path,
+            start, t.descriptor is not None)
+
+    def get_boxes(self, tracklet_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(frames (N,) int64, boxes_xyxy (N, 4) float32 pixels)`` of one tracklet."""
+        with self._ctx.db() as s:
+            blob = s.scalar(select(Tracklet.boxes).where(Tracklet.id == tracklet_id))
+        if blob is None:
+            raise KeyError(f"no tracklet with id {tracklet_id}")
+        try:
+            return decode_boxes(blob)
+        except (ValueError, zlib.error) as exc:
+            raise GalleryError(f"the boxes of tracklet {tracklet_id} in {self._ctx.db.label} "
+                               f"are damaged ({exc}): restore the database from a backup, or "
+                               "delete and index that video again") from exc
+
+    def counts(self) -> dict:
+        """Cameras, videos per status, tracklets (in all, per camera name, per video id)."""
+        with self._ctx.db() as s:
+            by_status = dict(s.execute(select(Video.status, func.count(Video.id))
+                                       .group_by(Video.status)).all())
+            per_camera = s.execute(select(Camera.name, func.count(Tracklet.id))
+                                   .outerjoin(Tracklet, Tracklet.camera_id == Camera.id)
+                                   .where(_has_videos()).group_by(Camera.name)).all()
+            per_video = s.execute(select(Tracklet.video_id, func.count(Tracklet.id))
+                                  .group_by(Tracklet.video_id)).all()
+            return {"cameras": s.scalar(select(func.count(Camera.id)).where(_has_videos())),
+                    "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
+                    "tracklets": s.scalar(select(func.count(Tracklet.id))),
+                    "tracklets_per_camera": {name: int(n) for name, n in per_camera},
+                    "tracklets_per_video": {int(v): int(n) for v, n in per_video}}

@@ -1,0 +1,280 @@
+"""The vector side of a gallery: descriptors in the database, the embedder fingerprint they come
+from, and the derived vector index kept in line with them.
+
+Write order is crash-safe: the database transaction commits first (the source of truth), then the
+in-memory index is updated and saved atomically; ``check`` repairs what a crash in between left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from reid.store._codec import decode_descriptor, encode_descriptor
+from reid.store._errors import GalleryError, file_error
+from reid.store._models import StoreMeta, Tracklet
+from reid.store._records import RepairReport
+from reid.store._shared import GalleryContext, chunks
+from reid.store._sync import sync_index, write_index_files
+from reid.store.index import IndexConfig, VectorIndex
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["FingerprintMismatchError", "Vectors", "fingerprint_text", "normalise"]
+
+_FP_KEY = "embedder_fingerprint"
+_FETCH_CHUNK = 20_000
+
+
+class FingerprintMismatchError(ValueError):
+    """Descriptors from another embedder than the gallery's; re-embedding is explicit."""
+
+
+def fingerprint_text(fp: dict) -> str:
+    """A fingerprint as canonical JSON (for comparing and for messages)."""
+    return json.dumps(fp, sort_keys=True)
+
+
+def normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """``(N, dim)`` descriptors L2-normalised as float32; ValueError for a wrong shape, NaN/inf
+    or zero vectors."""
+    x = np.asarray(vectors, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"descriptors must be (N, {dim}), got {x.shape}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    if not np.isfinite(x).all() or (norms == 0).any():
+        raise ValueError("descriptors contain NaN/inf or zero vectors")
+    return np.ascontiguousarray(x / norms)
+
+
+def _checked_descriptor(blob: bytes | None, dim: int) -> np.ndarray | None:
+    """The decoded ``(dim,)`` descriptor, or None when damaged (wrong length, not finite, not
+    unit length: stored descriptors are L2-normalised)."""
+    if blob is None or len(blob) != 4 * dim or dim <= 0:
+        return None
+    vec = decode_descriptor(blob)
+    if not np.isfinite(vec).all() or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
+        return None
+    return vec
+
+
+class Vectors:
+    """Descriptors, fingerprint and vector index of a gallery.
+
+    The index is loaded (and repaired) by ``check``; until then writes and searches refuse, so
+    that an index never loaded is never saved over the one on disk.
+    """
+
+    def __init__(self, context: GalleryContext, config: IndexConfig) -> None:
+        self._ctx = context
+        self.config = config
+        self._index: VectorIndex | None = None
+        self._checked = False
+
+    # ---------------------------------------------------------------- fingerprint
+    @property
+    def fingerprint(self) -> dict | None:
+        """The embedder fingerprint of the gallery's descriptors (None before the first)."""
+        with self._ctx.db() as s:
+            row = s.get(StoreMeta, _FP_KEY)
+            return None if row is None else dict(row.value)
+
+    @property
+    def index(self) -> VectorIndex | None:
+        """The vector index (None until the first descriptors are stored)."""
+        return self._index
+
+    def check_fingerprint(self, fingerprint: dict) -> dict | None:
+        """Return the gallery's fingerprint (None when empty) if ``fingerprint`` may be added.
+
+        Raises:
+            FingerprintMismatchError: the gallery holds another embedder's descriptors.
+        """
+        if "dim" not in fingerprint:
+            raise ValueError("an embedder fingerprint needs at least a 'dim' entry")
+        current = self.fingerprint
+        if current is not None and fingerprint_text(current) != fingerprint_text(fingerprint):
+            raise FingerprintMismatchError(
+                f"this gallery holds descriptors from embedder {fingerprint_text(current)}, "
+                f"not {fingerprint_text(fingerprint)}; descriptors from different embedders "
+                "cannot be compared. Run `reid reindex` to re-embed the gallery with the new "
+                "embedder, or use the embedder the gallery was built with.")
+        return current
+
+    @staticmethod
+    def record_fingerprint(s: Session, fingerprint: dict) -> None:
+        """Record ``fingerprint`` in session ``s`` when the gallery has none yet."""
+        if s.get(StoreMeta, _FP_KEY) is None:
+            s.add(StoreMeta(key=_FP_KEY, value=dict(fingerprint)))
+
+    # ------------------------------------------------------------ index lifecycle
+    def check(self) -> RepairReport:
+        """Load the vector index, check it against the database and repair it (saved unless the
+        gallery is read-only); see ``RepairReport``."""
+        with self._ctx.lock:
+            fp = self.fingerprint
+            with self._ctx.db() as s:
+                db_ids = np.array(s.scalars(select(Tracklet.id).where(
+                    Tracklet.descriptor.is_not(None)).order_by(Tracklet.id)).all(), np.int64)
+            layout = self._ctx.layout
+            self._index, report = sync_index(layout.index, layout.index_meta, fp, self.config,
+                                             db_ids, self._fetch_descriptors,
+                                             gallery_id=self._ctx.gallery_id,
+                                             writable=not self._ctx.read_only)
+            self._checked = True
+            return report
+
+    def _require_checked(self) -> None:
+        if not self._checked:
+            raise RuntimeError("the vector index was not loaded: open the gallery with "
+                               "Store.open(...) or call check_index() first")
+
+    def _fetch_descriptors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Chunks of ``(ids, vectors)`` for building the index; damaged descriptors are left out
+        (logged, with the fix) so that one bad row does not keep the gallery from opening."""
+        ids = np.asarray(ids, np.int64)
+        for start in range(0, len(ids), _FETCH_CHUNK):
+            part = ids[start:start + _FETCH_CHUNK]
+            found = self._descriptor_blobs(part)
+            dim = int((self.fingerprint or {}).get("dim", 0))
+            good, vectors, bad = [], [], []
+            for key in part.tolist():
+                vec = _checked_descriptor(found.get(key), dim)
+                if vec is None:
+                    bad.append(key)
+                else:
+                    good.append(key)
+                    vectors.append(vec)
+            if bad:
+                self._clear_damaged(bad)
+            if good:
+                yield np.array(good, np.int64), np.stack(vectors)
+
+    def _clear_damaged(self, ids: list[int]) -> None:
+        """Clear damaged descriptors, so that ``reid reindex`` re-embeds those tracklets."""
+        if not self._ctx.read_only:
+            with self._ctx.db.begin() as s:
+                for part in chunks(ids):
+                    s.execute(update(Tracklet).where(Tracklet.id.in_(part)).values(descriptor=None))
+        logger.warning("tracklets %s have damaged descriptors in %s: they are left out of searches"
+                       "%s; run `reid reindex` to re-embed them from their crops", ids[:20],
+                       self._ctx.db.label, "" if self._ctx.read_only else " and were cleared")
+
+    def _descriptor_blobs(self, keys: Sequence[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        with self._ctx.db() as s:
+            for part in chunks(keys):
+                found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
+                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all())
+        return found
+
+    def save(self, fingerprint: dict | None) -> None:
+        """Save the in-memory index; a failing disk becomes ``GalleryError`` (the database,
+        already committed, stays the truth and the next opening repairs the file)."""
+        layout = self._ctx.layout
+        try:
+            write_index_files(self._index, fingerprint, layout.index, layout.index_meta,
+                              self._ctx.gallery_id)
+        except OSError as exc:
+            raise file_error(exc, layout.index, "writing the vector index") from exc
+
+    def add(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict) -> None:
+        """Index unit descriptors ``x`` ``(N, D)`` under ``ids`` (already committed) and save."""
+        self._require_checked()
+        if self._index is None:
+            self._index = VectorIndex(int(fingerprint["dim"]), self.config)
+        self._index.add(ids, x)
+        self.save(dict(fingerprint))
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Remove ``ids`` (already deleted from the database) from the index and save."""
+        self._require_checked()
+        if self._index is not None and len(ids):
+            self._index.remove(np.array(ids, np.int64))
+            self.save(self.fingerprint)
+
+    # ------------------------------------------------------------ re-embedding
+    @staticmethod
+    def clear_descriptors(s: Session, new_fingerprint: dict) -> int:
+        """In session ``s``: clear every descriptor and record ``new_fingerprint``; returns the
+        number of tracklets to re-embed."""
+        s.execute(update(Tracklet).values(descriptor=None))
+        s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
+        return int(s.scalar(select(func.count(Tracklet.id))) or 0)
+
+    def start_empty(self, fingerprint: dict) -> None:
+        """Replace the index by an empty one for ``fingerprint`` and save it."""
+        self._index = VectorIndex(int(fingerprint["dim"]), self.config)
+        self._checked = True
+        self.save(dict(fingerprint))
+
+    def set_descriptors(self, ids: Sequence[int], descriptors: np.ndarray,
+                        fingerprint: dict) -> None:
+        """Store (re-)computed descriptors ``(N, D)`` for existing tracklets and index them.
+
+        Used after ``reset_index``; ids that already have a descriptor are refused.
+        """
+        self.check_fingerprint(fingerprint)
+        self._ctx.require_writable()
+        self._require_checked()
+        x = normalise(descriptors, int(fingerprint["dim"]))
+        keys = np.asarray(ids, np.int64).reshape(-1)
+        if len(keys) != len(x):
+            raise ValueError(f"{len(keys)} ids but {len(x)} descriptors")
+        with self._ctx.lock:
+            with self._ctx.db.begin() as s:
+                self.record_fingerprint(s, fingerprint)
+                for key, vec in zip(keys, x, strict=True):
+                    t = s.get(Tracklet, int(key))
+                    if t is None:
+                        raise KeyError(f"no tracklet with id {int(key)}")
+                    if t.descriptor is not None:
+                        raise ValueError(f"tracklet {int(key)} already has a descriptor")
+                    t.descriptor = encode_descriptor(vec)
+            self.add(keys, x, fingerprint)
+
+    def tracklets_without_descriptor(self) -> list[int]:
+        """Ids of tracklets that still need a descriptor (after ``reset_index``)."""
+        with self._ctx.db() as s:
+            return list(s.scalars(select(Tracklet.id).where(Tracklet.descriptor.is_(None))
+                                  .order_by(Tracklet.id)))
+
+    def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
+        """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent."""
+        keys = [int(i) for i in np.asarray(ids).reshape(-1)]
+        found = self._descriptor_blobs(keys)
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise KeyError(f"no descriptor for tracklets {missing[:10]}")
+        dim = int((self.fingerprint or {}).get("dim", 0))
+        if not keys:
+            return np.zeros((0, dim), np.float32)
+        vectors = [_checked_descriptor(found[k], dim) for k in keys]
+        bad = [k for k, v in zip(keys, vectors, strict=True) if v is None]
+        if bad:
+            raise GalleryError(f"the descriptors of tracklets {bad[:10]} in "
+                               f"{self._ctx.db.label} are damaged: run `reid reindex` to "
+                               "re-embed them from their crops, or restore the database from a "
+                               "backup")
+        return np.stack(vectors)
+
+    # ------------------------------------------------------------------ search
+    def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores (Q, k), ids (Q, k))`` for ``(Q, D)`` queries; see ``VectorIndex``."""
+        self._require_checked()
+        with self._ctx.lock:
+            if self._index is None:
+                q = np.atleast_2d(queries)
+                return (np.full((len(q), k), -np.inf, np.float32),
+                        np.full((len(q), k), -1, np.int64))
+            return self._index.search(queries, k)
+
+    def describe(self) -> dict:
+        """``vectors`` (count) and ``index_kind`` (None before the first descriptors)."""
+        return {"vectors": 0 if self._index is None else self._index.ntotal,
+                "index_kind": None if self._index is None else self._index.kind}
