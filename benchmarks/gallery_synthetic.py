@@ -54,7 +54,7 @@ def identity_of(scene: SyntheticScene, frames: np.ndarray, boxes: np.ndarray) ->
 
 
 def evaluate(embedder, scenes: list[SyntheticScene], root: Path) -> dict:
-    store = Store(root / embedder.name)
+    store = Store.open(root / embedder.name)
     service = ReidService(store, GroundTruthDetector(scenes[0]), embedder, load_tracking_config("bytetrack"))
     t0 = time.perf_counter()
     for scene in scenes:

@@ -50,7 +50,7 @@ def run_one(name: str, video: Path) -> dict:
     else:
         embedder = random_init_embedder("tfclip-vit-b16", zero_shot=True)
     with tempfile.TemporaryDirectory() as tmp:
-        service = ReidService(Store(Path(tmp) / "gallery"), create_detector(cfg["detector"]), embedder,
+        service = ReidService(Store.open(Path(tmp) / "gallery"), create_detector(cfg["detector"]), embedder,
                               load_tracking_config("bytetrack"), stride=cfg["stride"])
         report = service.index_video(video, camera="bench")
     if report.status != "indexed":

@@ -60,7 +60,7 @@ def build_gallery(data_dir: Path, n: int, cameras: int, seed: int = 0) -> float:
     dim = int(fingerprint["dim"])
     rng = np.random.default_rng(seed)
     identities = rng.standard_normal((max(1, n // 10), dim)).astype(np.float32)
-    store = Store(data_dir)
+    store = Store.open(data_dir)
     start = dt.datetime(2024, 5, 1, 9, tzinfo=dt.timezone.utc)
     per_video = 500
     try:

@@ -36,42 +36,68 @@ __all__ = ["DuplicateVideoError", "FingerprintMismatchError", "Store"]
 
 
 class Store:
-    """A gallery in ``data_dir``, whose files ``layout`` (a ``GalleryLayout``) names.
+    """A gallery in one data dir, whose files ``layout`` (a ``GalleryLayout``) names.
 
-    Opening checks the vector index against the database (ids, count, fingerprint, checksum,
-    gallery id) and repairs or rebuilds it from the database descriptors; ``repair_report`` says
-    what was done. A data dir whose database is missing or empty while another gallery's files
-    remain is refused, and so are crops of another gallery than the database's. When the data dir
-    or database cannot be written, the gallery opens read-only (``read_only``): reading and
-    searching work, writes raise ``GalleryError``.
+    Open one with ``Store.open(data_dir)``: that opens the database, checks the gallery's
+    identity, loads the vector index and repairs it against the database (``repair_report`` says
+    what was done). The constructor only assembles the parts over an already opened gallery
+    (``GalleryContext``) and touches no file; until ``check_index`` loads the index, writes and
+    searches refuse.
+
+    A data dir whose database is missing or empty while another gallery's files remain is
+    refused, and so are crops of another gallery than the database's. When the data dir or
+    database cannot be written, the gallery opens read-only (``read_only``): reading and searching
+    work, writes raise ``GalleryError``.
 
     Args:
-        data_dir: the gallery folder (created if missing).
-        db_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/reid.db``.
+        context: the opened gallery (layout, database, read-only flag, gallery id).
         index_config: vector index kind and parameters.
-
-    Raises:
-        GalleryError: the database is lost, replaced, damaged, locked or unreadable (the message
-            names the file and the recovery step).
+        db_url: the database URL, for display.
     """
 
-    def __init__(self, data_dir: str | Path, *, db_url: str | None = None,
-                 index_config: IndexConfig | None = None) -> None:
+    def __init__(self, context: GalleryContext, index_config: IndexConfig | None = None, *,
+                 db_url: str | None = None) -> None:
+        if not isinstance(context, GalleryContext):
+            raise TypeError(f"Store() takes an opened GalleryContext, not {type(context).__name__}: "
+                            "open a data dir with Store.open(data_dir)")
+        self._ctx = context
+        self.db_url = db_url or context.layout.db_url
+        self.catalogue = Catalogue(context)
+        self.annotations = Annotations(context)
+        self.vectors = Vectors(context, index_config or IndexConfig())
+        self.repair_report = RepairReport()  # what the last Store.open repaired
+
+    @classmethod
+    def open(cls, data_dir: str | Path, *, db_url: str | None = None,
+             index_config: IndexConfig | None = None) -> Store:
+        """Open the gallery in ``data_dir`` (created if missing) and repair its vector index.
+
+        Checks the vector index against the database (ids, count, fingerprint, checksum, gallery
+        id), repairs or rebuilds it from the database descriptors (``repair_report``), and
+        reserves the ids that files in the data dir still use.
+
+        Args:
+            data_dir: the gallery folder.
+            db_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/reid.db``.
+            index_config: vector index kind and parameters.
+
+        Raises:
+            GalleryError: the database is lost, replaced, damaged, locked or unreadable (the
+                message names the file and the recovery step).
+        """
         layout = GalleryLayout.of(data_dir)
-        self.db_url = db_url or layout.db_url
-        db, read_only, created = open_database(layout, self.db_url)
+        url = db_url or layout.db_url
+        db, read_only, created = open_database(layout, url)
         try:
             gallery_id = gallery_identity(db, layout.crops, created=created, read_only=read_only)
-            self._ctx = GalleryContext(layout, db, read_only, gallery_id)
-            self.catalogue = Catalogue(self._ctx)
-            self.annotations = Annotations(self._ctx)
-            self.vectors = Vectors(self._ctx, index_config or IndexConfig())
-            self.repair_report: RepairReport = self.check_index()
+            store = cls(GalleryContext(layout, db, read_only, gallery_id), index_config, db_url=url)
+            store.repair_report = store.check_index()
             if not read_only:
-                reserve_ids(db, layout, self.repair_report.max_index_id)
+                reserve_ids(db, layout, store.repair_report.max_index_id)
         except BaseException:
             db.dispose()
             raise
+        return store
 
     # ------------------------------------------------------------------ lifecycle
     @property

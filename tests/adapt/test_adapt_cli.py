@@ -75,7 +75,7 @@ def test_head_adapt_reindex_search_and_rollback(gallery, tmp_path, capsys):
     from reid.embed import MobileNetEmbedder
     from reid.store import Store
 
-    with Store(data) as store:
+    with Store.open(data) as store:
         infos = store.get_tracklets(sorted(before))
     crops = [[cv2.imread(str(p))[:, :, ::-1].copy() for p in infos[i].crop_paths] for i in sorted(before)]
     expected = MobileNetEmbedder().embed_tracklets(crops)

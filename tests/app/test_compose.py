@@ -12,7 +12,7 @@ from reid.store import IndexConfig, Store, TrackletRecord, configured_index_kind
 def test_index_kind_is_kept_across_commands(tmp_path, monkeypatch):
     monkeypatch.setenv("YOLO_OFFLINE", "1")
     data = tmp_path / "gallery"
-    with Store(data, index_config=IndexConfig(kind="hnsw")) as store:
+    with Store.open(data, index_config=IndexConfig(kind="hnsw")) as store:
         video = store.add_video("/v.avi", "a" * 64, "cam")
         record = TrackletRecord(1, np.array([0, 1]), np.zeros((2, 4)), 0.0, 0.1)
         store.add_tracklets(video, [record], np.ones((1, 8), np.float32), {"model": "m", "dim": 8})

@@ -59,7 +59,7 @@ def test_bad_videos_fail_with_a_message_and_the_batch_goes_on(tmp_path: Path) ->
     assert videos[huge.name].status == "failed" and "megapixels" in videos[huge.name].error
     assert videos[count.name].status == "failed" and "announces" in videos[count.name].error
     assert not [v for v in videos.values() if v.status in ("pending", "indexing")]
-    store = Store(data)
+    store = Store.open(data)
     try:
         assert store.list_tracklets(video_id=videos[good.name].id)  # the good file was indexed
     finally:

@@ -84,7 +84,7 @@ def drop_wal(data_dir: Path) -> None:
 @pytest.mark.parametrize("loss", ["deleted", "emptied", "empty_sqlite", "other_gallery"])
 def test_lost_or_replaced_database_is_refused_not_restarted(tmp_path, loss):
     data = tmp_path / "gallery"
-    with Store(data) as store:
+    with Store.open(data) as store:
         gallery_with_crops(store, seed=1)
     crops_before = sorted(p.relative_to(data) for p in (data / "crops").rglob("*") if p.is_file())
     db = data / "reid.db"
@@ -98,13 +98,13 @@ def test_lost_or_replaced_database_is_refused_not_restarted(tmp_path, loss):
         with sqlite3.connect(db) as con:
             con.execute("PRAGMA user_version = 7")
     else:  # another gallery's database put in its place
-        with Store(tmp_path / "other") as other:
+        with Store.open(tmp_path / "other") as other:
             gallery_with_crops(other, seed=2)
         shutil.copyfile(tmp_path / "other" / "reid.db", db)
     db_bytes = db.read_bytes() if db.exists() else None
 
     with pytest.raises(Exception) as err:  # noqa: PT011 - the type is checked by its message
-        Store(data)
+        Store.open(data)
     message = str(err.value)
     assert_clear(message, str(data), "backup")
     assert "another gallery" in message or "mv " in message, message
@@ -123,21 +123,21 @@ def test_lost_or_replaced_database_is_refused_not_restarted(tmp_path, loss):
     (fresh / "uploads" / "abc").mkdir(parents=True)
     (fresh / "uploads" / "abc" / "clip.mp4").write_bytes(b"upload kept by content hash")
     for folder in (tmp_path / "new", fresh):
-        with Store(folder) as store:
+        with Store.open(folder) as store:
             descriptors = gallery_with_crops(store, seed=3)
             assert top1(store, descriptors) == {i: i for i in descriptors}
-        with Store(folder) as store:  # and reopen cleanly
+        with Store.open(folder) as store:  # and reopen cleanly
             assert not store.repair_report.changed
 
 
 def test_database_restored_from_an_older_backup_never_reuses_ids(tmp_path):
     """The recovery the messages advise: ids of videos and tracklets lost with the newer
     database still name crops, clips and vectors, so they are not given again."""
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         gallery_with_crops(store, cameras=1, seed=1)
     drop_wal(tmp_path)
     shutil.copyfile(tmp_path / "reid.db", tmp_path / "backup.db")
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         lost = gallery_with_crops(store, cameras=2, seed=2)  # indexed after the backup
         lost_videos = {v.id for v in store.list_videos()} - {store.list_videos()[0].id}
         (tmp_path / "clips").mkdir()
@@ -146,7 +146,7 @@ def test_database_restored_from_an_older_backup_never_reuses_ids(tmp_path):
     lost_crops = {p: p.read_bytes() for v in lost_videos
                   for p in (tmp_path / "crops" / str(v)).rglob("*") if p.is_file()}
     shutil.copyfile(tmp_path / "backup.db", tmp_path / "reid.db")  # the restore
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         fresh = gallery_with_crops(store, cameras=2, seed=3)
         new_videos = {v.id for v in store.list_videos()} - {store.list_videos()[0].id}
         assert not new_videos & lost_videos, (new_videos, lost_videos)
@@ -156,11 +156,11 @@ def test_database_restored_from_an_older_backup_never_reuses_ids(tmp_path):
 
 def test_database_deleted_or_replaced_while_open_is_noticed(tmp_path):
     """SQLite would go on writing into the unlinked file (lost when the process ends)."""
-    with Store(tmp_path / "other") as other:
+    with Store.open(tmp_path / "other") as other:
         person_gallery(other, people=2, cameras=1)
     for change in ("deleted", "replaced"):
         data = tmp_path / change
-        with Store(data) as store:
+        with Store.open(data) as store:
             person_gallery(store, people=2, cameras=1)
             if change == "deleted":
                 (data / "reid.db").unlink()
@@ -176,21 +176,21 @@ def test_vectors_of_another_gallery_are_rebuilt_from_the_database(tmp_path):
     """No crops, but vectors.faiss/json from another gallery with the same embedder and ids:
     the database is the truth, so the index is rebuilt from its descriptors."""
     a, b = tmp_path / "a", tmp_path / "b"
-    with Store(a) as store:
+    with Store.open(a) as store:
         person_gallery(store, people=4, cameras=2, seed=1)
-    with Store(b) as store:
+    with Store.open(b) as store:
         truth_b = person_gallery(store, people=4, cameras=2, seed=2)
         desc_b = dict(zip(truth_b, store.get_descriptors(list(truth_b)), strict=True))
     drop_wal(a)
     shutil.copyfile(b / "reid.db", a / "reid.db")  # a's index files, b's database
-    with Store(a) as store:
+    with Store.open(a) as store:
         assert store.repair_report.rebuilt
         assert top1(store, desc_b) == {i: i for i in desc_b}
 
 
 # ----------------------------------------------------------- a damaged vector index file
 def test_flipped_bytes_in_vector_index_are_noticed_and_rebuilt(tmp_path, caplog):
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         descriptors = gallery_with_crops(store, people=6, cameras=3)
         assert top1(store, descriptors) == {i: i for i in descriptors}
     index = tmp_path / "vectors.faiss"
@@ -200,7 +200,7 @@ def test_flipped_bytes_in_vector_index_are_noticed_and_rebuilt(tmp_path, caplog)
     damaged[middle:middle + 4] = bytes(x ^ 0xFF for x in damaged[middle:middle + 4])
     index.write_bytes(bytes(damaged))
 
-    with caplog.at_level(logging.WARNING, logger="reid.store"), Store(tmp_path) as store:
+    with caplog.at_level(logging.WARNING, logger="reid.store"), Store.open(tmp_path) as store:
         found = top1(store, descriptors)
         assert found == {i: i for i in descriptors}  # every tracklet still finds itself
         scores, _ = store.search_vectors(np.stack(list(descriptors.values())), 1)
@@ -209,7 +209,7 @@ def test_flipped_bytes_in_vector_index_are_noticed_and_rebuilt(tmp_path, caplog)
     assert any("vectors.faiss" in r.getMessage() for r in caplog.records
                if r.levelno >= logging.WARNING), [r.getMessage() for r in caplog.records]
     assert index.read_bytes() != bytes(damaged)  # the rebuilt index was saved
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         assert not store.repair_report.changed
 
 
@@ -226,7 +226,7 @@ def _overwrite_page(db: Path, page: int, seed: int = 0) -> None:
                                     "directory"])
 def test_damaged_database_gives_a_clear_error_and_the_recovery(tmp_path, damage):
     data = tmp_path / "gallery"
-    with Store(data) as store:
+    with Store.open(data) as store:
         gallery_with_crops(store, people=30, cameras=3)
     drop_wal(data)
     db = data / "reid.db"
@@ -243,7 +243,7 @@ def test_damaged_database_gives_a_clear_error_and_the_recovery(tmp_path, damage)
         db.unlink()
         db.mkdir()
     with pytest.raises(Exception) as err:  # noqa: PT011 - the type is checked by its message
-        Store(data).close()
+        Store.open(data).close()
     assert_clear(str(err.value), str(db), "mv ")
     result = reid_cli("status", data_dir=data)
     assert result.returncode != 0, result.stdout
@@ -252,7 +252,7 @@ def test_damaged_database_gives_a_clear_error_and_the_recovery(tmp_path, damage)
 
 
 def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypatch):
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         descriptors = gallery_with_crops(store)
         vid = store.list_videos()[0].id
 
@@ -260,7 +260,7 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
     holder = sqlite3.connect(tmp_path / "reid.db", isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with Store(tmp_path) as store:
+        with Store.open(tmp_path) as store:
             assert top1(store, descriptors) == {i: i for i in descriptors}  # readers go on
             with pytest.raises(Exception) as err:  # noqa: PT011 - checked by its message
                 store.update_video(vid, status="failed", error="x")
@@ -273,7 +273,7 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         new_vid = store.add_video("/late.mp4", "late", "cam0")
         monkeypatch.setattr("reid.store.index.file.atomic_write", full)
         with pytest.raises(Exception) as err:  # noqa: PT011 - checked by its message
@@ -281,7 +281,7 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
         assert not isinstance(err.value, OSError)
         assert_clear(str(err.value), "vectors.faiss", "no space left", "free disk space")
         monkeypatch.undo()
-    with Store(tmp_path) as store:  # reopened: repaired from the database
+    with Store.open(tmp_path) as store:  # reopened: repaired from the database
         (late,) = [t.id for t in store.list_tracklets(video_id=new_vid)]
         assert store.search_vectors(unit(np.ones((1, 16))), 1)[1][0, 0] == late
         store.delete_video(new_vid)
@@ -298,7 +298,7 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
         return real_access(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(os, "access", access)
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         assert top1(store, descriptors) == {i: i for i in descriptors}
         assert len(store.list_tracklets()) == len(descriptors)
         store.log_action("op", "search", {"tracklet": 1})  # audit goes to the log instead
@@ -328,7 +328,7 @@ def test_gallery_on_a_read_only_mount_is_searchable_and_refuses_writes(tmp_path)
     if shutil.which("unshare") is None or not _read_only_mount_works(tmp_path):
         pytest.skip("needs `unshare -m` and mount rights to make a read-only bind mount")
     data = tmp_path / "gallery"
-    with Store(data) as store:
+    with Store.open(data) as store:
         gallery_with_crops(store)
     drop_wal(data)
     before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
@@ -350,7 +350,7 @@ def test_gallery_on_a_read_only_mount_is_searchable_and_refuses_writes(tmp_path)
 
 # ------------------------------------------------------ deleted cameras leave the camera lists
 def test_deleting_the_last_video_of_a_camera_removes_the_camera(tmp_path):
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         person_gallery(store, people=3, cameras=3)
         extra = store.add_video("/videos/cam1-b.mp4", "hash-extra", "cam1")
         videos = {v.camera: v.id for v in store.list_videos() if v.id != extra}
@@ -365,6 +365,6 @@ def test_deleting_the_last_video_of_a_camera_removes_the_camera(tmp_path):
         # the name can be used again for a new video
         store.add_video("/videos/cam0-new.mp4", "hash-new", "cam0")
         assert [name for _, name in store.list_cameras()] == ["cam0", "cam2"]
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         assert [name for _, name in store.list_cameras()] == ["cam0", "cam2"]
 

@@ -58,7 +58,7 @@ def test_the_service_renders_playback_in_the_child(tmp_path: Path) -> None:
 
     scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2, seed=2,
                                     num_frames=30, size_wh=(320, 240))[0]
-    service = ReidService(Store(tmp_path / "data"), GroundTruthDetector(scene), OracleEmbedder([scene]),
+    service = ReidService(Store.open(tmp_path / "data"), GroundTruthDetector(scene), OracleEmbedder([scene]),
                           load_tracking_config("bytetrack"))
     video = scene.write_video(tmp_path / "cam.avi")
     assert service.index_video(video, camera="cam").status == "indexed"

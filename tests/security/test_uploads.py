@@ -158,7 +158,7 @@ def test_reid_delete_removes_the_uploaded_original_and_every_copy(tmp_path: Path
     scenes = make_multicamera_scenes(num_cameras=2, num_identities=3, per_camera=2, seed=3,
                                      num_frames=40, size_wh=(320, 180))
     data = tmp_path / "data"
-    service = ReidService(Store(data), GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
+    service = ReidService(Store.open(data), GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
                           load_tracking_config("bytetrack"))
     cache = gradio_cache_dir(data)
     # camera 0: uploaded through the web UI (a copy in Gradio's cache, the original kept in uploads/)

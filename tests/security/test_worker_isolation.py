@@ -148,7 +148,7 @@ def test_a_real_opencv_crash_in_the_worker_fails_only_that_video(tmp_path: Path)
     writer.release()
     good = scene_video(tmp_path / "good.avi", seed=1)
     data = tmp_path / "data"
-    service = ReidService(Store(data), HOGDetector(), create_embedder("mobilenet"),
+    service = ReidService(Store.open(data), HOGDetector(), create_embedder("mobilenet"),
                           load_tracking_config("bytetrack"), stride=2,
                           worker_factory=UnguardedServiceFactory(str(data)))
     try:

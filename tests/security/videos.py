@@ -32,7 +32,7 @@ def scene_video(path: Path, seed: int = 1) -> Path:
 
 def videos_by_name(data_dir: Path) -> dict[str, object]:
     """The gallery's videos by file name."""
-    store = Store(data_dir)
+    store = Store.open(data_dir)
     try:
         return {Path(v.path).name: v for v in store.list_videos()}
     finally:

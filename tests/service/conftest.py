@@ -62,7 +62,7 @@ def scenes():
 def indexed(tmp_path_factory, scenes):
     """A service over a gallery with the two synthetic camera videos indexed."""
     root = tmp_path_factory.mktemp("gallery")
-    store = Store(root / "data")
+    store = Store.open(root / "data")
     service = ReidService(store, GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
                           load_tracking_config("bytetrack"))
     reports = []

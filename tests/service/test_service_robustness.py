@@ -15,7 +15,7 @@ from tracking.synthetic import GroundTruthDetector
 
 
 def new_service(data_dir, scenes) -> ReidService:
-    return ReidService(Store(data_dir), GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
+    return ReidService(Store.open(data_dir), GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
                        load_tracking_config("bytetrack"))
 
 

@@ -28,7 +28,7 @@ def test_store_and_site_models_use_the_layout(tmp_path: Path) -> None:
     from reid.adapt.models import SiteModels
     from reid.store import Store
 
-    with Store(tmp_path) as store:
+    with Store.open(tmp_path) as store:
         layout = store.layout
         assert layout == GalleryLayout.of(tmp_path)
         assert (store.index_path, store.meta_path) == (layout.index, layout.index_meta)

@@ -52,7 +52,7 @@ def test_upload_index_list_search_export(indexed, synthetic_videos: list[Path], 
     with zipfile.ZipFile(zip_path) as zf:
         assert any(n.endswith(".jpg") for n in zf.namelist()), zf.namelist()
 
-    store = Store(server.data_dir)
+    store = Store.open(server.data_dir)
     try:
         exports = store.audit_entries(action="export")
         searches = store.audit_entries(action="search")

@@ -181,7 +181,7 @@ def test_browse_and_search_on_reid_serve(indexed) -> None:
 
     late = api.post("/search", json={"tracklet_id": query, "time_from": "2030-01-01T00:00:00Z"})
     assert late.status_code == 200 and late.json()["matches"] == []
-    store = Store(server.data_dir)
+    store = Store.open(server.data_dir)
     try:
         assert any(e.actor == "api" for e in store.audit_entries(action="search"))
     finally:
