@@ -42,8 +42,9 @@ def create_embedder(
         ValueError: unknown kind, or ``"tfclip"`` without a checkpoint.
         reid.model.WeightsUnavailableError: ``"clip"`` whose weights cannot be found or fetched.
     """
-    from reid.model import WeightsUnavailableError, create_zero_shot_model, load_checkpoint
-    from reid.model.pretrained import resolve_pretrained
+    # the model builders (open_clip, timm) are imported in the branch that uses them: the offline
+    # fallback, and `reid status` on it, never pays for them
+    from reid.model.pretrained import WeightsUnavailableError, resolve_pretrained
     from reid.model.registry import get_model_config
 
     if kind not in EMBEDDER_CHOICES:
@@ -51,6 +52,8 @@ def create_embedder(
     if kind == "tfclip" or (kind == "auto" and checkpoint):
         if not checkpoint:
             raise ValueError("the tfclip embedder needs a checkpoint (write one with `reid export`)")
+        from reid.model.checkpoint import load_checkpoint
+
         model = load_checkpoint(checkpoint, device=device)
         name = model.config.get("name", "tfclip")
         return SequenceEmbedder(
@@ -64,6 +67,8 @@ def create_embedder(
                 raise
             logger.warning("%s Falling back to the offline ImageNet MobileNetV2 embedder.", exc)
             return MobileNetEmbedder(device=device)
+        from reid.model.factory import create_zero_shot_model
+
         model = create_zero_shot_model(arch, pretrained=str(path), device=device)
         return SequenceEmbedder(
             model,
