@@ -234,7 +234,9 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     """The FastAPI app serving the JSON API at ``/api/v1`` and the UI at ``/``; ``(app, blocks)``.
 
     Sets ``GRADIO_TEMP_DIR`` to ``gradio_cache_dir(data_dir)`` and turns analytics off for this
-    process (the entry point is the only caller). Every route is behind ``app.ui.guard``.
+    process (the entry point is the only caller). Every route is behind ``app.ui.guard``. Audit
+    entries are written in the background from now on (``ReidService.defer_audit``): the caller
+    closes the service when serving ends.
     """
     data_dir = Path(service.data_dir).resolve()
     kwargs = mount_kwargs(data_dir, options, default_css_path())
@@ -259,6 +261,11 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     # size against it before Gradio stores a byte of it).
     space = upload_space(service, config)
     config = dataclasses.replace(config, upload_space=space)
+    # Searches return without waiting for their audit commit; the caller's ``service.close()``
+    # writes what is still queued.
+    defer_audit = getattr(service, "defer_audit", None)
+    if callable(defer_audit):
+        defer_audit()
     demo = build_app(LowPriorityIndexing(service, options.index_niceness), config)
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).

@@ -10,16 +10,40 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from reid.model.rerank import average_query_expansion, k_reciprocal_rerank
 from reid.search._types import SearchFilters, SearchOptions, SearchResponse, SearchResult
-from reid.store import Store, TrackletInfo
+from reid.store import TrackletInfo
+
+if TYPE_CHECKING:
+    from reid.store import VectorIndex
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["overlaps_on_camera", "search_tracklet", "search_vectors"]
+__all__ = ["GalleryReader", "overlaps_on_camera", "search_tracklet", "search_vectors"]
+
+
+class GalleryReader(Protocol):
+    """What a search reads of the gallery: a ``reid.store.Store``, or a view of one that caches
+    rows (``reid.service._rows.CachedGallery``)."""
+
+    @property
+    def index(self) -> VectorIndex | None: ...
+
+    @property
+    def fingerprint(self) -> dict | None: ...
+
+    def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def get_descriptors(self, ids: Sequence[int]) -> np.ndarray: ...
+
+    def get_feedback(self, tracklet_id: int) -> tuple[list[int], list[int]]: ...
+
+    def get_tracklets(self, ids: Sequence[int]) -> dict[int, TrackletInfo]: ...
 
 
 def _utc(t: dt.datetime) -> dt.datetime:
@@ -79,7 +103,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (v / norm).astype(np.float32)
 
 
-def _candidates(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
+def _candidates(store: GalleryReader, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
                 query: TrackletInfo | None, rejected: set[int],
                 ) -> tuple[list[tuple[TrackletInfo, float]], int]:
     """Filtered ``(info, cosine score)`` pairs, best first, and the candidate count used."""
@@ -100,7 +124,7 @@ def _candidates(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptio
         kc = min(n, kc * 4)
 
 
-def _rerank(store: Store, q: np.ndarray, keep: list[tuple[TrackletInfo, float]],
+def _rerank(store: GalleryReader, q: np.ndarray, keep: list[tuple[TrackletInfo, float]],
             opts: SearchOptions) -> tuple[list[tuple[TrackletInfo, float]], list[float]]:
     g = store.get_descriptors([info.id for info, _ in keep])
     if store.index is not None:  # compare as the index does (centred)
@@ -113,7 +137,7 @@ def _rerank(store: Store, q: np.ndarray, keep: list[tuple[TrackletInfo, float]],
     return [keep[i] for i in order], [float(final[i]) for i in order]
 
 
-def _run(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
+def _run(store: GalleryReader, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
          query: TrackletInfo | None, response: SearchResponse) -> SearchResponse:
     rejected = set(response.rejected)
     keep, used = _candidates(store, q, f, opts, query, rejected)
@@ -138,7 +162,7 @@ def _run(store: Store, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
     return response
 
 
-def search_tracklet(store: Store, tracklet_id: int, filters: SearchFilters | None = None,
+def search_tracklet(store: GalleryReader, tracklet_id: int, filters: SearchFilters | None = None,
                     options: SearchOptions | None = None) -> SearchResponse:
     """Where else does the person of ``tracklet_id`` appear?
 
@@ -165,7 +189,7 @@ def search_tracklet(store: Store, tracklet_id: int, filters: SearchFilters | Non
     return _run(store, _unit(vectors), f, opts, info, response)
 
 
-def search_vectors(store: Store, vectors: np.ndarray, filters: SearchFilters | None = None,
+def search_vectors(store: GalleryReader, vectors: np.ndarray, filters: SearchFilters | None = None,
                    options: SearchOptions | None = None) -> SearchResponse:
     """Search with descriptors of uploaded images: ``(D,)`` or ``(M, D)`` (averaged into one
     normalised query). Same-video, same-camera and time-overlap exclusions need a query tracklet

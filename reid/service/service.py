@@ -20,7 +20,9 @@ from reid.embed import Embedder
 from reid.files import sha256_file
 from reid.search import SearchFilters, SearchOptions, search_tracklet, search_vectors
 from reid.service import export as exporting
+from reid.service._audit import AuditWriter
 from reid.service._isolated import IsolatedCalls
+from reid.service._rows import CachedGallery
 from reid.service.indexer import IndexJob, run_index_job
 from reid.service.render import render_clip, render_frames
 from reid.service.types import IndexReport, Match, ProgressFn, SearchRequest, SearchResponse, ServiceStatus
@@ -73,6 +75,8 @@ class ReidService:
         self._index_lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._index_stamp = self._index_file_stamp()
+        self._rows = CachedGallery(store, self._index_file_stamp)  # what searches read
+        self._audit: AuditWriter | None = None
         self._worker_factory = worker_factory
         self._worker: IndexWorker | None = None
         self._playback: IsolatedCalls | None = None
@@ -111,12 +115,44 @@ class ReidService:
             return fn(*args, **kwargs)
         return self._playback.call(fn, *args, **kwargs)
 
+    def defer_audit(self) -> None:
+        """Write audit entries in a background thread from now on (``reid.service._audit``): a
+        search then returns without waiting for a database commit. ``close()`` writes what is
+        still queued; ``flush_audit()`` waits for it."""
+        if self._audit is None:
+            self._audit = AuditWriter(self.store)
+
+    def flush_audit(self, timeout: float | None = None) -> bool:
+        """Wait until every audit entry queued so far is written; False on timeout."""
+        return True if self._audit is None else self._audit.flush(timeout)
+
+    def _log(self, actor: str, action: str, details: dict[str, Any]) -> None:
+        """One audit entry: queued when ``defer_audit`` is on, written now otherwise."""
+        if self._audit is None:
+            self.store.log_action(actor, action, details)
+        else:
+            self._audit.submit(actor, action, details)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around a gallery write of ours: the queued audit entries are written first (the store
+        and the worker write their own entries; the log keeps its order), the cached rows are
+        forgotten after."""
+        self.flush_audit()
+        try:
+            yield
+        finally:
+            self._rows.invalidate()
+
     def close(self) -> None:
-        """Stop the indexing worker process, if any; later indexing jobs fail with a message.
+        """Write the queued audit entries; stop the indexing worker process, if any (later
+        indexing jobs fail with a message).
 
         A job still running 10 s later is abandoned: its video stays ``indexing`` and the next
         run indexes it again.
         """
+        if self._audit is not None:
+            self._audit.close()
         if self._worker is not None:
             self._worker.close()
         if self._playback is not None:
@@ -149,7 +185,7 @@ class ReidService:
             if progress is not None:
                 progress(0.0, f"{path.name}: waiting for another process writing to the gallery")
 
-        with self._index_lock, self._gallery_write_lock(on_wait=waiting):
+        with self._index_lock, self._writing(), self._gallery_write_lock(on_wait=waiting):
             content_hash = sha256_file(path)
             existing = self.store.find_video(content_hash)
             if existing is not None and existing.status == "done":
@@ -183,7 +219,7 @@ class ReidService:
         """``index_video`` through the worker process; a crash there fails only this video."""
         assert self._worker is not None
         t0 = time.perf_counter()
-        with self._index_lock:
+        with self._index_lock, self._writing():
             try:
                 return self._worker.submit(IndexJobSpec(str(path), camera, start_time, actor), progress)
             except WorkerCrashedError as exc:
@@ -238,7 +274,7 @@ class ReidService:
         Resumable: the new fingerprint is recorded first, then descriptors are stored batch by
         batch, so an interrupted run continues where it stopped. Returns the tracklets re-embedded.
         """
-        with self._index_lock, self._gallery_write_lock():
+        with self._index_lock, self._writing(), self._gallery_write_lock():
             if self.store.fingerprint != self.embedder.fingerprint:
                 self.store.reset_index(self.embedder.fingerprint, actor=actor)
             todo = self.store.tracklets_without_descriptor()
@@ -270,7 +306,7 @@ class ReidService:
         """
         from reid.service import _cleanup
 
-        with self._index_lock, self._gallery_write_lock():
+        with self._index_lock, self._writing(), self._gallery_write_lock():
             video = self.store.get_video(video_id)
             tracklets = self.store.list_tracklets(video_id=video_id, limit=None)
             ids = [t.id for t in tracklets]
@@ -308,7 +344,7 @@ class ReidService:
         return self.store.list_tracklets(camera=camera, video_id=video_id, limit=limit)
 
     def get_tracklet(self, tracklet_id: int) -> TrackletInfo:
-        info = self.store.get_tracklets([tracklet_id]).get(tracklet_id)
+        info = self._rows.get_tracklets([tracklet_id]).get(tracklet_id)
         if info is None:
             raise KeyError(f"no tracklet with id {tracklet_id}")
         return info
@@ -328,15 +364,15 @@ class ReidService:
         query = None
         if request.tracklet_id is not None:
             query = self.get_tracklet(request.tracklet_id)
-            found = search_tracklet(self.store, request.tracklet_id, filters, options)
+            found = search_tracklet(self._rows, request.tracklet_id, filters, options)
         elif request.images:
             # Photos must be embedded by the gallery's own embedder (same dimension is not enough).
             self.store.check_fingerprint(self.embedder.fingerprint)
             vectors = self.embedder.embed_images(request.images)
-            found = search_vectors(self.store, vectors, filters, options)
+            found = search_vectors(self._rows, vectors, filters, options)
         else:
             raise ValueError("a search needs a tracklet id or at least one person image")
-        infos = self.store.get_tracklets([r.tracklet_id for r in found.results])
+        infos = self._rows.get_tracklets([r.tracklet_id for r in found.results])
         confirmed = set(found.confirmed)
         matches = [Match(infos[r.tracklet_id], r.score, rank, True if r.tracklet_id in confirmed else None)
                    for rank, r in enumerate((r for r in found.results if r.tracklet_id in infos), start=1)]
@@ -350,7 +386,7 @@ class ReidService:
             notes.append("query expansion")
         if found.confirmed or found.rejected:
             notes.append(f"feedback: {len(found.confirmed)} confirmed, {len(found.rejected)} rejected")
-        self.store.log_action(actor, "search", {
+        self._log(actor, "search", {
             "tracklet_id": request.tracklet_id, "images": len(request.images or []),
             "results": len(matches), "cameras": request.cameras,
         })
@@ -358,8 +394,9 @@ class ReidService:
 
     def add_feedback(self, query_id: int, candidate_id: int, same: bool, actor: str = "cli") -> None:
         """Save "same person" / "not this person" for a pair; later searches use it."""
-        self.store.add_feedback(query_id, candidate_id, same, actor=actor)
-        self.store.log_action(actor, "feedback", {"query": query_id, "candidate": candidate_id, "same": same})
+        with self._writing():
+            self.store.add_feedback(query_id, candidate_id, same, actor=actor)
+        self._log(actor, "feedback", {"query": query_id, "candidate": candidate_id, "same": same})
 
     # ---------------------------------------------------------------- playback
     def render_clip(self, tracklet_id: int) -> Path:
@@ -403,8 +440,8 @@ class ReidService:
             exporting.write_json(response, path)
         else:
             exporting.write_zip(response, path, self.render_clip)
-        self.store.log_action(actor, "export", {"format": fmt, "path": self.store.relpath(path),
-                                                "matches": len(response.matches)})
+        self._log(actor, "export", {"format": fmt, "path": self.store.relpath(path),
+                                    "matches": len(response.matches)})
         return path
 
     # ------------------------------------------------------------------ status
