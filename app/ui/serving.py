@@ -171,8 +171,9 @@ def mount_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = 
 
 
 def default_css_path() -> Path:
-    """The shipped stylesheet, ``assets/ui.css`` at the repository root."""
-    return Path(__file__).resolve().parents[2] / "assets" / "ui.css"
+    """The shipped stylesheet, ``ui.css`` beside this module (package data, so an installed
+    wheel serves it too)."""
+    return Path(__file__).resolve().parent / "ui.css"
 
 
 class LowPriorityIndexing:
