@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
 from reid.untrusted import printable
 
 __all__ = ["SafeLogFormatter", "UserError", "build_service_from_args", "format_seconds", "parse_time",
@@ -63,6 +61,8 @@ def build_service_from_args(args: argparse.Namespace):
 def progress_bar(desc: str, min_interval_s: float = 0.5) -> Iterator:
     """A tqdm bar driven by ``progress(fraction, message)`` callbacks, redrawn at most every
     ``min_interval_s`` seconds (and at 100%), so logs of non-interactive runs stay short."""
+    from tqdm import tqdm  # only commands that show progress pay for it, not `reid --help`
+
     bar = tqdm(total=100, desc=printable(desc, max_chars=60),
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}")
     last = [0.0]

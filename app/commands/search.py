@@ -13,7 +13,7 @@ from app.commands._common import (
     say,
 )
 from app.settings import add_settings_arguments
-from reid.service.export import EXPORT_FORMATS
+from reid.service.names import EXPORT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

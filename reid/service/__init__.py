@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reid.service.export import EXPORT_FORMATS
+    from reid.service.names import EXPORT_FORMATS
     from reid.service.service import VIDEO_SUFFIXES, ReidService, iter_videos
     from reid.service.types import (
         IndexReport,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "EXPORT_FORMATS": "reid.service.export",
+    "EXPORT_FORMATS": "reid.service.names",
     "IndexReport": "reid.service.types",
     "Match": "reid.service.types",
     "ProgressFn": "reid.service.types",

@@ -16,11 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reid.service.names import EXPORT_FORMATS  # noqa: F401 (the formats written here; service reads it)
 from reid.service.types import Match, SearchResponse
 from reid.untrusted import csv_cell, printable, safe_filename
-
-EXPORT_FORMATS = ("csv", "json", "zip")
-
 
 FIELDS = ("rank", "score", "tracklet_id", "camera", "video_id", "track_id", "start_s", "end_s",
           "duration_s", "start_time", "end_time", "first_frame", "last_frame", "feedback", "thumbnail")
