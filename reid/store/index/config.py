@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from reid.index_kinds import INDEX_KINDS
+
 __all__ = ["IVF_KINDS", "KINDS", "REFINES", "IndexConfig", "IndexFileError"]
 
-KINDS = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
+KINDS = INDEX_KINDS  # the CLI offers the same tuple without importing the store
 IVF_KINDS = ("ivfsq", "ivfpq")
 REFINES = ("sq8", "fp16", "none")
 
