@@ -14,7 +14,7 @@ from tracking.video import Frame, open_video_writer
 def id_colour(track_id: int) -> tuple[int, int, int]:
     """A stable, distinct BGR colour for a track id."""
     hue = (track_id * 37) % 180
-    bgr = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    bgr = cv2.cvtColor(np.array([[[hue, 220, 255]]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
     return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
 

@@ -95,7 +95,7 @@ class HOGDetector:
         self._hogs = []
         for _ in range(self.workers):
             hog = cv2.HOGDescriptor()
-            hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), dtype=np.float32))
             self._hogs.append(hog)
 
     def _factor(self, h: int, w: int) -> float:
@@ -116,8 +116,8 @@ class HOGDetector:
             ]
             return [f.result() for f in futures]
 
-    def _detect_one(self, image: np.ndarray, frame_index: int, hog: cv2.HOGDescriptor) -> Detection:
-        image = as_bgr_uint8(image)
+    def _detect_one(self, frame: np.ndarray, frame_index: int, hog: cv2.HOGDescriptor) -> Detection:
+        image = as_bgr_uint8(frame)
         if image is None:
             logger.warning("frame %d is not an image OpenCV can detect on; skipped", frame_index)
             return Detection(frame_index, np.zeros((0, 4)), np.zeros(0))
@@ -137,9 +137,9 @@ class HOGDetector:
         )
         if len(rects) == 0:
             return Detection(frame_index, np.zeros((0, 4)), np.zeros(0))
-        rects = np.asarray(rects, dtype=np.float32) / f
+        xywh = np.asarray(rects, dtype=np.float32) / f
         sx, sy = self.shrink
-        x, y, bw, bh = rects.T
+        x, y, bw, bh = xywh.T
         boxes = np.stack([x + sx * bw, y + sy * bh, x + (1 - sx) * bw, y + (1 - sy) * bh], axis=1)
         boxes = _clip(boxes, w, h)
         scores = 1.0 / (1.0 + np.exp(-2.0 * np.asarray(margins, dtype=np.float32).reshape(-1)))
@@ -260,7 +260,7 @@ def fetch_yolo_weights(weights: str = "yolo11n.pt") -> str:
 
 def _load_yolo(weights: str) -> Any:
     """Build an ultralytics YOLO model; fail fast with the fix when weights cannot be had."""
-    from ultralytics import YOLO
+    from ultralytics.models import YOLO
 
     if weights.endswith((".yaml", ".yml")):
         return YOLO(weights)  # architecture only, random init

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from tracking.metrics import iou_matrix
@@ -259,7 +260,7 @@ def hsv_histograms(crops: list[list[np.ndarray]], bins: tuple[int, int, int] = (
             hsv = cv2.cvtColor(crop, cv2.COLOR_RGB2HSV)
             hist = cv2.calcHist([hsv], [0, 1, 2], None, list(bins), [0, 180, 0, 256, 0, 256]).ravel()
             out[k] += hist / max(float(hist.sum()), 1.0)
-    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    norm: npt.NDArray[np.float32] = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(norm, 1e-12)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 HUE_BINS, SAT_BINS, VALUE_BINS = 8, 4, 6
 SIGNATURE_SIZE = HUE_BINS * SAT_BINS + VALUE_BINS
@@ -30,7 +31,7 @@ _MIN_SATURATION, _MIN_VALUE = 50, 50
 _CORE_X, _CORE_Y, _BAND = (0.2, 0.8), (0.1, 0.9), 0.5
 
 
-def _histogram(hsv: np.ndarray) -> np.ndarray:
+def _histogram(hsv: np.ndarray) -> npt.NDArray[np.float64]:
     """Normalised ``(SIGNATURE_SIZE,)`` histogram of ``(..., 3)`` uint8 OpenCV HSV pixels."""
     px = hsv.reshape(-1, 3).astype(np.int32)
     out = np.zeros(SIGNATURE_SIZE, np.float64)
@@ -43,7 +44,8 @@ def _histogram(hsv: np.ndarray) -> np.ndarray:
     bins = np.where(colour, hue * SAT_BINS + sat,
                     HUE_BINS * SAT_BINS + np.minimum(v * VALUE_BINS // 256, VALUE_BINS - 1))
     out += np.bincount(bins, minlength=SIGNATURE_SIZE)
-    return out / out.sum()
+    out /= out.sum()
+    return out
 
 
 def appearance_signature(image_bgr: np.ndarray, box_xyxy: np.ndarray) -> np.ndarray | None:
@@ -71,7 +73,8 @@ def appearance_signature(image_bgr: np.ndarray, box_xyxy: np.ndarray) -> np.ndar
     background = _histogram(np.concatenate([p.reshape(-1, 3) for p in hsv[1:]])) if len(hsv) > 1 \
         else np.zeros_like(core)
     weighted = core * core / np.maximum(core + background, 1e-12)
-    return (weighted / weighted.sum()).astype(np.float32)
+    weighted /= weighted.sum()
+    return weighted.astype(np.float32)
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -182,6 +182,10 @@ def text_graph_for(graph: Path, anchors: SSDAnchors | None = None) -> Path:
         raise SSDUnavailableError(f"cannot build the OpenCV text graph of {graph}: {exc}") from exc
 
 
+# One network input: (frame slot, x offset of the strip, frame width, BGR uint8 strip pixels).
+_StripInput = tuple[int, int, int, np.ndarray]
+
+
 class SSDLiteDetector:
     """The person-only SSDLite-MobileNetV2 run by ``cv2.dnn`` on 300x300 resized strips of a frame.
 
@@ -273,7 +277,7 @@ class SSDLiteDetector:
         return [d for d in out if d is not None]
 
     @staticmethod
-    def _forward(net: cv2.dnn.Net, part: list[tuple]) -> list[np.ndarray]:
+    def _forward(net: cv2.dnn.Net, part: list[_StripInput]) -> list[np.ndarray]:
         """One forward pass over the inputs of ``part`` (pixels last in each tuple); each input's
         ``(M, 7)`` output rows."""
         blob = cv2.dnn.blobFromImages([item[-1] for item in part], size=INPUT_SIZE, swapRB=True)

@@ -100,7 +100,8 @@ class Stitcher:
 
     def release(self, now_seconds: float, active_starts: list[float]) -> list[Tracklet]:
         """Return pending tracklets that no running or future fragment can continue."""
-        ready, keep = [], []
+        ready: list[Tracklet] = []
+        keep: list[Tracklet] = []
         for t in self.pending:
             horizon = t.end_seconds + self.cfg.max_gap_seconds
             blocked = now_seconds <= horizon or any(t.end_seconds < s <= horizon for s in active_starts)

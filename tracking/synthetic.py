@@ -38,7 +38,7 @@ class Appearance:
         hue = (identity * 47 + int(rng.integers(0, 20))) % 180
 
         def colour(h: int, s: int, v: int) -> tuple[int, int, int]:
-            bgr = cv2.cvtColor(np.uint8([[[h % 180, s, v]]]), cv2.COLOR_HSV2BGR)[0, 0]
+            bgr = cv2.cvtColor(np.array([[[h % 180, s, v]]], dtype=np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
             return int(bgr[0]), int(bgr[1]), int(bgr[2])
 
         return cls(

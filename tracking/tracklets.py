@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from tracking.config import TrackletConfig
 from tracking.records import Tracklet
@@ -64,15 +65,16 @@ def occlusion_fractions(boxes_xyxy: np.ndarray) -> np.ndarray:
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-6)
     inter = ix * iy
     np.fill_diagonal(inter, 0)
-    return (inter.max(axis=1) / area).astype(np.float32)
+    covered: npt.NDArray[np.float32] = inter.max(axis=1)
+    return (covered / area).astype(np.float32)
 
 
 def outside_fraction(boxes_xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
     """Fraction of each box's area that lies outside a ``width`` x ``height`` frame, ``(N,)``."""
     b = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
     area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-6)
-    iw = np.clip(np.minimum(b[:, 2], width) - np.maximum(b[:, 0], 0), 0, None)
-    ih = np.clip(np.minimum(b[:, 3], height) - np.maximum(b[:, 1], 0), 0, None)
+    iw: npt.NDArray[np.float32] = np.clip(np.minimum(b[:, 2], width) - np.maximum(b[:, 0], 0), 0, None)
+    ih: npt.NDArray[np.float32] = np.clip(np.minimum(b[:, 3], height) - np.maximum(b[:, 1], 0), 0, None)
     return 1.0 - iw * ih / area
 
 
@@ -238,7 +240,8 @@ class TrackletBuilder:
         """Boxes ``lo:hi`` of ``t`` with ``samples`` (its crops in that span) as one tracklet; a
         part without crops (shorter than the crop spacing of a long track) has no thumbnail."""
         k = min(len(samples), max(1, self.cfg.max_crops))
-        keep = np.unique(np.linspace(0, len(samples) - 1, k).round().astype(int)) if samples else []
+        keep: np.ndarray | list[int] = (
+            np.unique(np.linspace(0, len(samples) - 1, k).round().astype(int)) if samples else [])
         chosen = [samples[j] for j in keep]
         first, last = t.frames[lo], t.frames[hi - 1]
         thumb, thumb_frame = t.thumb, t.thumb_frame
@@ -247,8 +250,9 @@ class TrackletBuilder:
             thumb, thumb_frame = (best.crop, best.frame) if best is not None else (None, -1)
         return Tracklet(
             video_id=self.video_id, camera_id=self.camera_id, track_id=track_id,
-            frame_indices=t.frames[lo:hi], timestamps=t.times[lo:hi],
-            boxes_xyxy=np.stack(t.boxes[lo:hi]), scores=t.scores[lo:hi],
+            frame_indices=np.asarray(t.frames[lo:hi], dtype=np.int64),
+            timestamps=np.asarray(t.times[lo:hi], dtype=np.float64),
+            boxes_xyxy=np.stack(t.boxes[lo:hi]), scores=np.asarray(t.scores[lo:hi], dtype=np.float32),
             crops=[c.crop for c in chosen], crop_frame_indices=[c.frame for c in chosen],
             thumbnail=thumb, thumbnail_frame_index=thumb_frame, start_time=self.start_time,
         )

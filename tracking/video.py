@@ -196,8 +196,8 @@ class VideoReader:
                     f"{self.path} announces {count} frames, more than the limit of "
                     f"{self.limits.max_frames} (a corrupt or hostile header); {_CONVERT_HINT}"
                 )
-            ok, image = cap.read()
-            image = as_bgr_uint8(image) if ok else None
+            ok, raw = cap.read()
+            image = as_bgr_uint8(raw) if ok else None
             if image is None:
                 raise VideoError(
                     f"{self.path} has zero decodable frames (empty, truncated or unsupported "
@@ -255,10 +255,10 @@ class VideoReader:
                     break
                 want = index % self.stride == 0
                 ok = cap.grab()
-                image = None
+                image: np.ndarray | None = None
                 if ok and want:
-                    ok, image = cap.retrieve()
-                    image = self._conform(image, index) if ok else None
+                    ok, raw = cap.retrieve()
+                    image = self._conform(raw, index) if ok else None
                     ok = image is not None
                 if not ok:
                     if index >= self.info.frame_count > 0 or failures >= _MAX_CONSECUTIVE_FAILURES:
@@ -269,7 +269,7 @@ class VideoReader:
                     continue
                 failures = 0
                 self.stats.decoded += 1
-                if not want:
+                if not want or image is None:  # image is None only when the frame is not wanted
                     continue
                 ts = self._timestamp(cap, index, last_ts)
                 last_ts = ts
@@ -324,7 +324,7 @@ def open_video_writer(
     if suffix not in codecs:
         raise VideoError(f"unsupported output extension {suffix!r}; use one of {sorted(codecs)}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codecs[suffix]), fps, size_wh)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codecs[suffix]), fps, size_wh)
     if not writer.isOpened():
         raise VideoError(f"cannot open a video writer for {path} ({codecs[suffix]} codec)")
     return writer
