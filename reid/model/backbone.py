@@ -51,8 +51,9 @@ class CLIPVisualBackbone(nn.Module):
             cls = cls + cls_bias.to(x.dtype).unsqueeze(1)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
         x = v.transformer(v.ln_pre(x))
-        return v.ln_post(x)
+        tokens: torch.Tensor = v.ln_post(x)
+        return tokens
 
     def project(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (..., width) -> (..., output_dim) through CLIP's bias-free projection."""
-        return tokens @ self.visual.proj
+        return torch.matmul(tokens, self.visual.proj)

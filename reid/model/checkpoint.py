@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from reid.model.tfclip import TFCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ def resize_pos_embed(
     return torch.cat([prefix, grid], dim=0)
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Tensors of a weights file: safetensors, a ``torch.save`` state dict, or an OpenAI JIT archive."""
     path = Path(path)
     if not path.is_file():
@@ -73,7 +76,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the OpenAI CLIP release is a TorchScript archive
         try:
-            return torch.jit.load(str(path), map_location="cpu").state_dict()
+            # torch.jit.load has no annotations
+            archive = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+            state: dict[str, torch.Tensor] = archive.state_dict()
+            return state
         except Exception:
             raise CheckpointError(f"{path} is not a readable weights file: {exc}") from exc
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -123,7 +129,7 @@ def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     module.load_state_dict(state_dict, strict=True)
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) -> Path:
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str], **metadata: Any) -> Path:
     """Write the inference checkpoint of a TF-CLIP model (training heads, memory and SSP dropped).
 
     The file holds the architecture name and config, the options needed to rebuild the model, the
@@ -156,7 +162,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **metadata: Any) 
     return path
 
 
-def _official_release(path: Path, payload: Any) -> nn.Module | None:
+def _official_release(path: Path, payload: Any) -> TFCLIP | None:
     """The model of an official TF-CLIP release state dict (converted in memory, strictly), or None
     when ``payload`` does not look like one."""
     from reid.model.official import check_official_state_dict, convert_official_state_dict
@@ -183,7 +189,7 @@ def _official_release(path: Path, payload: Any) -> nn.Module | None:
     return model
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> TFCLIP:
     """Rebuild an inference-only TF-CLIP from ``save_checkpoint``'s file, strictly; eval mode.
 
     An official TF-CLIP release state dict (``AsuradaYuci/TF-CLIP``, ViT-B/16) is recognised and

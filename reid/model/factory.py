@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from reid.model.backbone import CLIPVisualBackbone
 from reid.model.checkpoint import clip_visual_state_dict, load_strict, read_state_dict
 from reid.model.pretrained import resolve_pretrained
 from reid.model.registry import get_model_config
@@ -75,7 +77,7 @@ def create_zero_shot_model(
 
 
 def load_clip_weights(
-    backbone: torch.nn.Module, config: dict, path: Path, src_size: tuple[int, int]
+    backbone: CLIPVisualBackbone, config: dict[str, Any], path: Path, src_size: tuple[int, int]
 ) -> None:
     """Load CLIP visual weights trained at ``src_size`` (H, W) into a ``CLIPVisualBackbone``,
     resizing the positional table to the backbone's grid."""

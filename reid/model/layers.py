@@ -61,7 +61,8 @@ class MultiheadAttention(nn.Module):
         q, k, v = (self._split(t) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(query.shape[0], query.shape[1], -1)
-        return self.dropout(self.out_proj(out))
+        projected: torch.Tensor = self.dropout(self.out_proj(out))
+        return projected
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         n, length, dim = x.shape
@@ -79,7 +80,8 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj(self.dropout(self.act(self.c_fc(x))))
+        out: torch.Tensor = self.c_proj(self.dropout(self.act(self.c_fc(x))))
+        return out
 
 
 def trunc_normal_init(module: nn.Module, std: float = 0.02) -> None:

@@ -261,7 +261,8 @@ def convert_official_state_dict(
 
 
 def import_official_checkpoint(
-    path: str | os.PathLike, out: str | os.PathLike, *, arch: str = DEFAULT_ARCH, name: str | None = None
+    path: str | os.PathLike[str], out: str | os.PathLike[str], *, arch: str = DEFAULT_ARCH,
+    name: str | None = None,
 ) -> tuple[Path, ConversionReport]:
     """Convert an official TF-CLIP release file into our inference checkpoint at ``out``.
 

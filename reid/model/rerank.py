@@ -20,6 +20,7 @@ k-reciprocal Encoding"), over the ``N = Q + G`` probe and gallery samples:
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["average_query_expansion", "k_reciprocal_rerank"]
 
@@ -46,7 +47,8 @@ def _reciprocal(nn: np.ndarray, p: int, k: int) -> np.ndarray:
     """``R(p, k)`` from the sorted neighbour lists ``nn`` (row i: i's neighbours, i first)."""
     forward = nn[p, :k + 1]
     back = nn[forward, :k + 1]
-    return forward[(back == p).any(axis=1)]
+    reciprocal: np.ndarray = forward[(back == p).any(axis=1)]
+    return reciprocal
 
 
 def _expanded(nn: np.ndarray, p: int, k1: int) -> np.ndarray:
@@ -128,6 +130,6 @@ def average_query_expansion(query: np.ndarray, neighbours: np.ndarray) -> np.nda
     """
     stacked = np.vstack([np.asarray(query, np.float32)[None, :],
                          np.asarray(neighbours, np.float32).reshape(-1, np.shape(query)[-1])])
-    mean = stacked.mean(axis=0)
+    mean: npt.NDArray[np.float32] = stacked.mean(axis=0)
     norm = np.linalg.norm(mean)
     return (mean / norm if norm > 0 else mean).astype(np.float32)

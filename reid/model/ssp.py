@@ -42,7 +42,8 @@ class _DecoderLayer(nn.Module):
         if self.has_self_attn:
             x = x + self.self_attn(self.ln_1(x))
         x = x + self.cross_attn(self.ln_2(x), kv, kv)
-        return x + self.mlp_dropout(self.mlp(self.ln_3(x)))
+        out: torch.Tensor = x + self.mlp_dropout(self.mlp(self.ln_3(x)))
+        return out
 
 
 class SequenceSpecificPrompt(nn.Module):
@@ -63,7 +64,8 @@ class SequenceSpecificPrompt(nn.Module):
         self.variant = variant
         enhanced = variant == "enhanced"
         if enhanced:
-            self.memory_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.LayerNorm(dim))
+            self.memory_proj: nn.Module = nn.Sequential(
+                nn.LayerNorm(dim), nn.Linear(dim, dim), nn.LayerNorm(dim))
             self.text_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
             self.out_proj = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))
         else:

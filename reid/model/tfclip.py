@@ -143,7 +143,7 @@ class TFCLIP(nn.Module):
                 raise ValueError(f"camera ids must be in [0, {self.num_cameras}), got {cams.tolist()}")
             # official: self.sie_coe * self.cv_embed[cam_label]; the same camera for every frame
             cls_bias = (self.sie_coe * self.cv_embed[cams]).repeat_interleave(t, dim=0)
-        tokens = self.backbone(clips.flatten(0, 1), cls_bias)
+        tokens: torch.Tensor = self.backbone(clips.flatten(0, 1), cls_bias)
         return tokens.view(b, t, *tokens.shape[1:])
 
     def forward(self, clips: torch.Tensor, cams: torch.Tensor) -> TFCLIPOutput:

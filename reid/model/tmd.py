@@ -34,7 +34,7 @@ class TemporalMemoryDiffusion(nn.Module):
         normed = self.message_ln(memory)
         memory = memory + self.message_attn(normed, normed, normed)
         # MD: diffuse each frame's memory token into its own tokens; all L+1 tokens are kept.
-        u = torch.cat([tokens, memory.unsqueeze(2)], dim=2).reshape(b * t, length + 1, width)
+        u: torch.Tensor = torch.cat([tokens, memory.unsqueeze(2)], dim=2).reshape(b * t, length + 1, width)
         u = u + self.attn(self.ln_1(u))
         u = u + self.mlp(self.ln_2(u))
         return u.mean(dim=1).view(b, t, width)
