@@ -52,6 +52,6 @@ def atomic_write_bytes(path: Path, chunks: list[bytes | np.ndarray]) -> None:
 
     def write(f: BinaryIO) -> None:
         for chunk in chunks:
-            f.write(memoryview(chunk).cast("B") if isinstance(chunk, np.ndarray) else chunk)
+            f.write(chunk.data.cast("B") if isinstance(chunk, np.ndarray) else chunk)
 
     atomic_write(path, write)

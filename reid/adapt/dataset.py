@@ -115,7 +115,9 @@ def export_pseudo_identities(tracklets: Sequence[TrackletInfo], root: str | Path
     (root / "info").mkdir(parents=True)
     (root / "bbox_test").mkdir()
     camera_index = {cam: k for k, cam in enumerate(sorted({t.camera_id for t in chosen}))}
-    names, rows, crop_paths = [], [], []
+    names: list[str] = []
+    rows: list[list[int]] = []
+    crop_paths: list[tuple[Path, ...]] = []
     for pid, t in enumerate(chosen, start=1):
         folder = root / "bbox_train" / f"{pid:04d}"
         folder.mkdir(parents=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -24,7 +25,7 @@ DEFAULT_REFINE_STEPS = 0
 benchmark), so it is off unless asked for."""
 
 
-def _read_rgb(path) -> np.ndarray | None:
+def _read_rgb(path: Path) -> np.ndarray | None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if image is None else np.ascontiguousarray(image[:, :, ::-1])
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from reid.embed.base import Embedder, make_fingerprint
@@ -58,7 +59,7 @@ def whitening_projection(crop_descriptors: Sequence[np.ndarray], shrinkage: floa
     eigenvalues = np.clip(eigenvalues, 0.0, None)
     lam = shrinkage * max(float(eigenvalues.mean()), 1e-12)
     scale = (eigenvalues + lam) ** -0.5
-    projection = (vectors * (scale / scale.max())) @ vectors.T
+    projection: npt.NDArray[np.float64] = (vectors * (scale / scale.max())) @ vectors.T
     return projection.astype(np.float32)
 
 
@@ -105,7 +106,7 @@ def refine_projection(projection: np.ndarray, crop_descriptors: Sequence[np.ndar
         loss = torch.nn.functional.cross_entropy(logits[rows], torch.arange(n)[rows])
         loss = loss + anchor * ((weight - start) ** 2).sum()
         optimiser.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # Tensor.backward has no annotations
         optimiser.step()
     return weight.detach().numpy().astype(np.float32)
 

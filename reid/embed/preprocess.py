@@ -7,6 +7,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import torch
 
 
@@ -38,4 +39,5 @@ def crops_to_tensor(crops: Sequence[np.ndarray], preprocess: dict[str, Any]) -> 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Row-wise L2 normalisation of a (N, D) array, float32."""
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    norm: npt.NDArray[np.float32] = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from reid.embed.base import make_fingerprint
 from reid.embed.preprocess import crops_to_tensor, l2_normalize
+
+if TYPE_CHECKING:  # the model modules import open_clip: only the branch that builds a model pays for it
+    from reid.model.tfclip import TFCLIP
+    from reid.model.zero_shot import ZeroShotCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +38,7 @@ class SequenceEmbedder:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: TFCLIP | ZeroShotCLIP,
         *,
         name: str,
         weights_id: str,

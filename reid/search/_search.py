@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class GalleryReader(Protocol):
     def index(self) -> VectorIndex | None: ...
 
     @property
-    def fingerprint(self) -> dict | None: ...
+    def fingerprint(self) -> dict[str, Any] | None: ...
 
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -54,14 +54,15 @@ def _in_window(info: TrackletInfo, f: SearchFilters) -> bool:
     if f.time_from is None and f.time_to is None:
         return True
     if isinstance(f.time_from, dt.datetime) or isinstance(f.time_to, dt.datetime):
-        if info.start_time is None:
-            return False
+        # SearchFilters holds two datetimes (or one and None) here, never a datetime and seconds
         start, end = info.start_time, info.end_time
-        lo = None if f.time_from is None else _utc(f.time_from)
-        hi = None if f.time_to is None else _utc(f.time_to)
-    else:
-        start, end, lo, hi = info.start_s, info.end_s, f.time_from, f.time_to
-    return (lo is None or end >= lo) and (hi is None or start <= hi)
+        if start is None or end is None:  # the video's start time is unknown
+            return False
+        lo = _utc(f.time_from) if isinstance(f.time_from, dt.datetime) else None
+        hi = _utc(f.time_to) if isinstance(f.time_to, dt.datetime) else None
+        return (lo is None or end >= lo) and (hi is None or start <= hi)
+    lo_s, hi_s = f.time_from, f.time_to
+    return (lo_s is None or info.end_s >= lo_s) and (hi_s is None or info.start_s <= hi_s)
 
 
 def overlaps_on_camera(a: TrackletInfo, b: TrackletInfo) -> bool:
@@ -74,9 +75,10 @@ def overlaps_on_camera(a: TrackletInfo, b: TrackletInfo) -> bool:
         return False
     if a.video_id == b.video_id:
         return a.start_s < b.end_s and b.start_s < a.end_s
-    if a.start_time is None or b.start_time is None:
+    a_start, a_end, b_start, b_end = a.start_time, a.end_time, b.start_time, b.end_time
+    if a_start is None or a_end is None or b_start is None or b_end is None:
         return False
-    return a.start_time < b.end_time and b.start_time < a.end_time
+    return a_start < b_end and b_start < a_end
 
 
 def _passes(info: TrackletInfo, f: SearchFilters, query: TrackletInfo | None) -> bool:
@@ -146,7 +148,7 @@ def _run(store: GalleryReader, q: np.ndarray, f: SearchFilters, opts: SearchOpti
         q = average_query_expansion(q, top)
         keep, used = _candidates(store, q, f, opts, query, rejected)
         response.expanded = True
-    distances: list[float | None] = [None] * len(keep)
+    distances: Sequence[float | None] = [None] * len(keep)
     if opts.rerank and len(keep) > 1:
         keep, distances = _rerank(store, q, keep, opts)
         response.reranked = True

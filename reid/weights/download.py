@@ -19,7 +19,7 @@ import re
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,10 @@ class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.seen: list[Any] = []
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's API)
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+        headers: http.client.HTTPMessage, newurl: str,
+    ) -> urllib.request.Request | None:
         self.seen.append(headers)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
