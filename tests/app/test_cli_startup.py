@@ -58,8 +58,9 @@ def test_a_refused_serve_loads_no_heavy_package() -> None:
 
 
 def test_package_faces_are_light() -> None:
-    code = ("import app, reid, reid.embed, reid.model, reid.search, reid.service, reid.weights, "
-            "tracking, training\nfrom reid.embed.names import EMBEDDER_CHOICES\n"
+    code = ("import app, reid, reid.adapt, reid.embed, reid.model, reid.search, reid.service, "
+            "reid.weights, tracking, training, training.datasets\n"
+            "from reid.embed.names import EMBEDDER_CHOICES\n"
             "from reid.index_kinds import INDEX_KINDS\nfrom reid.model import list_models\n"
             "from tracking.names import DETECTOR_NAMES, TRACKER_NAMES\n")
     assert _loaded_after(code) == set()
