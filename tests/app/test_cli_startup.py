@@ -82,6 +82,17 @@ def test_lazy_names_resolve_to_the_defining_module() -> None:
         _ = tracking.nope
 
 
+@pytest.mark.parametrize("package", ["reid.adapt", "reid.embed", "reid.model", "reid.search",
+                                     "reid.service", "reid.weights", "tracking", "training",
+                                     "training.datasets"])
+def test_every_lazy_name_resolves(package: str) -> None:
+    """A name moved or renamed in a submodule would otherwise fail only when first used."""
+    import importlib
+
+    module = importlib.import_module(package)
+    assert [name for name in module.__all__ if not hasattr(module, name)] == []
+
+
 def _choices(parser: argparse.ArgumentParser, command: str, option: str) -> object:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return next(a for a in sub.choices[command]._actions if option in a.option_strings).choices
