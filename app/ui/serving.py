@@ -39,10 +39,9 @@ __all__ = ["LowPriorityIndexing", "ServeOptions", "build_server_app", "check_bin
            "gradio_cache_dir", "guard_policy", "launch", "launch_kwargs", "mount_kwargs",
            "parse_auth", "served_paths"]
 
-# Files in the data dir that must never be served (the store's own files; see DESIGN.md layout).
-_BLOCKED_NAMES = ("reid.db", "reid.db-wal", "reid.db-shm", "reid.db-journal", "vectors.faiss",
-                  "vectors.json", "vectors.npy", "uploads", "settings.toml", "settings.yaml",
-                  ".gradio")  # .gradio: where older versions kept Gradio's upload cache
+# Files in the data dir that must never be served: the gallery's own (reid.store.GalleryLayout,
+# the one owner of the layout) and settings files a user might keep beside them.
+_EXTRA_BLOCKED = ("settings.toml", "settings.yaml")
 # One upload request may carry several files (the browser sends all the files picked at once),
 # each at most ``max_upload_bytes``: the request as a whole may carry this many of them.
 UPLOAD_FILES_PER_REQUEST = 16
@@ -142,8 +141,11 @@ def _make_private_dir(path: Path) -> None:
 
 def served_paths(data_dir: Path) -> tuple[list[str], list[str]]:
     """(allowed, blocked) absolute paths for Gradio: the data dir minus the store's own files."""
+    from reid.store.layout import GalleryLayout
+
     root = Path(data_dir).resolve()
-    return [str(root)], [str(root / name) for name in _BLOCKED_NAMES]
+    names = GalleryLayout.private_names() + _EXTRA_BLOCKED
+    return [str(root)], [str(root / name) for name in names]
 
 
 def launch_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict:

@@ -57,7 +57,8 @@ def test_launch_kwargs_never_share_and_block_store_files(tmp_path: Path) -> None
     assert kwargs["mcp_server"] is False and kwargs["enable_monitoring"] is False
     allowed, blocked = served_paths(tmp_path)
     assert allowed == [str(tmp_path.resolve())]
-    assert str(tmp_path.resolve() / "reid.db") in blocked and str(tmp_path.resolve() / "uploads") in blocked
+    for private in ("reid.db", "uploads", "vectors.faiss", "models", ".write.lock"):
+        assert str(tmp_path.resolve() / private) in blocked, private  # models/: adapted models
     with pytest.raises(ValueError, match="without authentication"):
         launch_kwargs(tmp_path, ServeOptions(host="0.0.0.0"))
 
