@@ -36,10 +36,11 @@ class CachedGallery:
     Args:
         store: the gallery.
         stamp: the vector index file's stamp (changes on every save of the index; None: none yet).
-        max_rows: rows kept at most (least recently used dropped first); about 1 KB each.
+        max_rows: rows kept at most (least recently used dropped first); a row holds up to 16
+            crop paths, ~4 KB, so the default bounds the cache near 80 MB.
     """
 
-    def __init__(self, store: Store, stamp: Callable[[], int | None], max_rows: int = 200_000) -> None:
+    def __init__(self, store: Store, stamp: Callable[[], int | None], max_rows: int = 20_000) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be >= 1, got {max_rows}")
         self.store = store
