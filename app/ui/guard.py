@@ -39,255 +39,55 @@ such a body with the first ``MAX_ECHO`` characters of theirs (or the status phra
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import hmac
 import ipaddress
 import json
 import logging
 import math
 import os
-import re
-import socket
-import time
 import traceback
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
-from http import HTTPStatus
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 
+from app.ui.guard_rules import (
+    FILE_PREFIXES,
+    GRADIO_CALL,
+    GRADIO_CALL_PREFIXES,
+    LOGIN_PATHS,
+    LOGOUT_PATHS,
+    MAX_ECHO,
+    MAX_ERROR_BODY,
+    OWN_MEDIA_SUFFIXES,
+    UNSAFE_METHODS,
+    UPLOAD_PATHS,
+    Asgi,
+    GuardPolicy,
+    Headers,
+    LoginThrottle,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    basic_credentials,
+    clip,
+    credentials_ok,
+    gradio_call_status,
+    host_of,
+    is_ip,
+    netloc_key,
+    phrase,
+    replay,
+    too_large,
+    with_security_headers,
+)
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["MAX_ECHO", "GuardPolicy", "HttpGuard", "LoginThrottle", "basic_credentials", "clip",
            "credentials_ok", "host_of"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-MAX_ECHO = 200  # characters of user input an error message may quote
-_MAX_ERROR_BODY = 4096  # bytes of an error response passed on as it is
-_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "*"})
-_UPLOAD_PATHS = frozenset({"/gradio_api/upload", "/gradio_api/upload/", "/upload", "/upload/"})
-_LOGIN_PATHS = frozenset({"/login", "/login/"})
-_LOGOUT_PATHS = frozenset({"/logout", "/logout/"})
-# Routes that send back files (Gradio's file, proxy and run-history routes).
-_FILE_PREFIXES = ("/gradio_api/file=", "/gradio_api/file/", "/file=", "/file/",
-                  "/gradio_api/proxy=", "/proxy=", "/gradio_api/run-history/records/")
-# Types a browser only ever renders as media (no script): kept for an attachment's Content-Type
-# so that previews of uploaded photos and videos still show.
-_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
-                          "video/mp4", "video/webm", "video/ogg", "video/quicktime",
-                          "video/x-msvideo", "video/x-matroska", "audio/mpeg", "audio/wav"})
-# The gallery's own generated media (crops, thumbnails, clips) are served inline.
-_OWN_MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".mp4", ".webm"})
-_GRADIO_CALL = re.compile(r"^/gradio_api/(?:run|api|call|call/v2)/([^/]+)/?$")
-_GRADIO_CALL_PREFIXES = ("/gradio_api/run/", "/gradio_api/api/")
-_FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; sandbox; frame-ancestors 'none'"
-
-
-def clip(text: object, limit: int = MAX_ECHO) -> str:
-    """``str(text)`` cut to ``limit`` characters (with an ellipsis), for quoting user input."""
-    text = str(text)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def host_of(value: str) -> str:
-    """The host name of a ``Host`` header value or URL netloc: lower case, no port, no brackets,
-    no trailing dot (``"[::1]:7860"`` → ``"::1"``, ``"Example.org.:80"`` → ``"example.org"``)."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        inside, bracket, port = value[1:].partition("]")
-        if not bracket:
-            return value  # "[::1" (no closing bracket) names nothing
-        return inside if port == "" or (port[:1] == ":" and port[1:].isdigit()) else value
-    if value.count(":") == 1:
-        name, port = value.split(":", 1)
-        if not port.isdigit():
-            return value  # "name:junk" names nothing of ours
-        value = name
-    return value.rstrip(".")
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _machine_names() -> set[str]:
-    names = set()
-    for fn in (socket.gethostname, socket.getfqdn):
-        with contextlib.suppress(OSError):
-            names.add(host_of(fn()))
-    return {n for n in names if n}
-
-
-@dataclass(frozen=True)
-class GuardPolicy:
-    """What the guard allows. ``allowed_hosts``: extra ``Host`` names (``"*"``: any);
-    ``auth``: the server's ``(user, password)`` or None; limits in bytes; ``data_dir``: the
-    gallery (its media files are served inline); ``cache_dir``: Gradio's upload cache;
-    ``total_body_budget``: bytes of request bodies (uploads apart) received by all requests in
-    progress together, beyond which a request is cut off with 503; ``upload_room(n)``: None when
-    an upload of ``n`` bytes fits the server's upload space, else why not (507, before reading)."""
-
-    bind_host: str = "127.0.0.1"
-    allowed_hosts: tuple[str, ...] = ()
-    auth: tuple[str, str] | None = None
-    api_prefix: str = "/api/v1"
-    api_body_limit: int = 64 * 1024
-    form_body_limit: int = 4 * 2**20
-    upload_body_limit: int = 32 * 2**30
-    total_body_budget: int = 256 * 2**20
-    data_dir: Path | None = None
-    cache_dir: Path | None = None
-    upload_room: Callable[[int], str | None] | None = None
-
-    def host_names(self) -> tuple[frozenset[str], bool]:
-        """``(names, any_ip)``: the Host names accepted, and whether any IP literal is too."""
-        bind = host_of(self.bind_host)
-        wildcard = bind in _WILDCARD_BINDS
-        names = set(_LOOPBACK_NAMES) | {host_of(h) for h in self.allowed_hosts if h.strip()}
-        if wildcard:
-            names |= _machine_names()
-        else:
-            names.add(bind)
-        return frozenset(names), wildcard
-
-
-class LoginThrottle:
-    """Failed logins per client address, with an exponential lock-out.
-
-    ``free_failures`` failures in a row are free; failure ``n > free_failures`` locks the client
-    out for ``base_s * 2 ** (n - free_failures - 1)`` seconds (at most ``max_s``). A success, or
-    ``forget_s`` seconds without a failure, clears the count. At most ``max_clients`` addresses
-    are remembered (the least recently failed are forgotten first). Single-threaded: call it
-    from the event loop only.
-    """
-
-    def __init__(self, free_failures: int = 5, base_s: float = 1.0, max_s: float = 300.0,
-                 forget_s: float = 900.0, max_clients: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.free_failures = free_failures
-        self.base_s = base_s
-        self.max_s = max_s
-        self.forget_s = max(forget_s, max_s)
-        self.max_clients = max_clients
-        self._clock = clock
-        self._state: OrderedDict[str, tuple[int, float, float]] = OrderedDict()  # failures, until, last
-
-    @staticmethod
-    def client_key(address: str | None) -> str:
-        """The throttling key of a client address: the address, an IPv6 address's /64."""
-        try:
-            ip = ipaddress.ip_address((address or "").strip("[]"))
-        except ValueError:
-            return address or "?"
-        if isinstance(ip, ipaddress.IPv6Address):
-            if ip.ipv4_mapped is not None:
-                return str(ip.ipv4_mapped)
-            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-        return str(ip)
-
-    def _get(self, key: str) -> tuple[int, float, float] | None:
-        entry = self._state.get(key)
-        if entry is not None and self._clock() - entry[2] > self.forget_s:
-            del self._state[key]
-            return None
-        return entry
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0: now)."""
-        entry = self._get(key)
-        return 0.0 if entry is None else max(0.0, entry[1] - self._clock())
-
-    def failed(self, key: str) -> float:
-        """Count a failure of ``key``; returns its lock-out in seconds (0: none)."""
-        now = self._clock()
-        failures = (self._get(key) or (0, 0.0, now))[0] + 1
-        lock = 0.0
-        if failures > self.free_failures:
-            lock = min(self.max_s, self.base_s * 2.0 ** min(failures - self.free_failures - 1, 60))
-        self._state[key] = (failures, now + lock, now)
-        self._state.move_to_end(key)
-        while len(self._state) > self.max_clients:
-            self._state.popitem(last=False)
-        if lock:
-            logger.warning("login: %d failures in a row from %s; locked out for %.0f s",
-                           failures, key, lock)
-        return lock
-
-    def succeeded(self, key: str) -> None:
-        """A successful login of ``key``: forget its failures."""
-        self._state.pop(key, None)
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """``(user, password)`` of an HTTP Basic ``Authorization`` header, or None."""
-    scheme, _, value = (header or "").partition(" ")
-    if scheme.lower() != "basic" or not value or len(value) > 4096:
-        return None
-    try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return (user, password) if sep else None
-
-
-def credentials_ok(given: tuple[str, str], auth: tuple[str, str]) -> bool:
-    """Constant-time comparison of ``(user, password)`` pairs."""
-    user_ok = hmac.compare_digest(given[0].encode(), auth[0].encode())
-    password_ok = hmac.compare_digest(given[1].encode(), auth[1].encode())
-    return user_ok and password_ok
-
-
-def _netloc_key(netloc: str, scheme: str | None) -> tuple[str, str]:
-    """(host, port) of a netloc; the port defaults from ``scheme`` (or is '' when unknown)."""
-    netloc = netloc.strip().lower()
-    host = host_of(netloc)
-    port = ""
-    rest = netloc.rsplit("]", 1)[-1] if netloc.startswith("[") else netloc
-    if ":" in rest and rest.count(":") == 1:
-        port = rest.split(":", 1)[1]
-    default = {"http": ("80",), "https": ("443",)}.get(scheme or "", ("80", "443"))
-    if port in default:
-        port = ""
-    return host, port
-
-
-class _Headers:
-    """Lower-case name → first value of an ASGI scope's headers (as Starlette reads them);
-    ``count`` tells how often a name occurs."""
-
-    def __init__(self, scope: Scope) -> None:
-        self._items: dict[str, str] = {}
-        self._counts: dict[str, int] = {}
-        for name, value in scope.get("headers") or ():
-            key = name.decode("latin-1").lower()
-            self._items.setdefault(key, value.decode("latin-1"))
-            self._counts[key] = self._counts.get(key, 0) + 1
-
-    def count(self, name: str) -> int:
-        return self._counts.get(name, 0)
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        return self._items.get(name, default)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._items
 
 
 class HttpGuard:
@@ -318,7 +118,7 @@ class HttpGuard:
         host = host_of(host_header)
         if host in self._names:
             return True
-        if _is_ip(host):
+        if is_ip(host):
             return self._any_ip or ipaddress.ip_address(host).is_loopback
         return False
 
@@ -329,16 +129,16 @@ class HttpGuard:
             return False
         if parts.scheme not in ("http", "https") or not parts.netloc:
             return False
-        if _netloc_key(parts.netloc, parts.scheme) == _netloc_key(host_header, None):
+        if netloc_key(parts.netloc, parts.scheme) == netloc_key(host_header, None):
             return True
         # Behind a proxy that rewrites Host: the public name is an --allowed-host.
         return host_of(parts.netloc) in self._extra
 
-    def origin_refusal(self, scope: Scope, headers: _Headers) -> str | None:
+    def origin_refusal(self, scope: Scope, headers: Headers) -> str | None:
         """Why a state-changing request looks cross-site (None: it does not)."""
         path = scope.get("path", "")
-        if not (scope["type"] == "websocket" or scope.get("method", "GET") in _UNSAFE_METHODS
-                or path in _LOGOUT_PATHS):
+        if not (scope["type"] == "websocket" or scope.get("method", "GET") in UNSAFE_METHODS
+                or path in LOGOUT_PATHS):
             return None
         host = headers.get("host") or ""
         origin = headers.get("origin")
@@ -358,9 +158,9 @@ class HttpGuard:
         """The largest request body accepted on ``path``, in bytes."""
         if path == self.policy.api_prefix or path.startswith(self.policy.api_prefix + "/"):
             return self.policy.api_body_limit
-        if path in _UPLOAD_PATHS:
+        if path in UPLOAD_PATHS:
             return self.policy.upload_body_limit
-        if path in _LOGIN_PATHS:
+        if path in LOGIN_PATHS:
             return self.policy.api_body_limit
         return self.policy.form_body_limit
 
@@ -371,7 +171,7 @@ class HttpGuard:
         """Whether a file route's path is one of the gallery's own images or videos."""
         if self._data_dir is None:
             return False
-        for prefix in _FILE_PREFIXES:
+        for prefix in FILE_PREFIXES:
             if path.startswith(prefix):
                 raw = path[len(prefix):]  # already percent-decoded, as Gradio reads it
                 break
@@ -385,7 +185,7 @@ class HttpGuard:
             return False
         if self._cache_dir is not None and real.is_relative_to(self._cache_dir):
             return False
-        return real.is_relative_to(self._data_dir) and real.suffix.lower() in _OWN_MEDIA_SUFFIXES
+        return real.is_relative_to(self._data_dir) and real.suffix.lower() in OWN_MEDIA_SUFFIXES
 
     # ---------------------------------------------------------------------------- answers
     @staticmethod
@@ -413,7 +213,7 @@ class HttpGuard:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = _Headers(scope)
+        headers = Headers(scope)
         if headers.count("host") > 1 or headers.count("origin") > 1 or not self.host_allowed(
                 headers.get("host")):
             logger.info("refused a request for Host %r", clip(headers.get("host") or "", 80))
@@ -430,7 +230,7 @@ class HttpGuard:
             return
         await self._http(scope, receive, send, headers)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send, headers: _Headers) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
         path = scope.get("path", "")
         method = scope.get("method", "GET")
         limit = self.body_limit(path)
@@ -440,9 +240,9 @@ class HttpGuard:
                 await self._answer(send, 400, "invalid Content-Length", {"connection": "close"})
                 return
             if int(declared) > limit:
-                await self._answer(send, 413, _too_large(limit), {"connection": "close"})
+                await self._answer(send, 413, too_large(limit), {"connection": "close"})
                 return
-        if path in _UPLOAD_PATHS and method == "POST" and self.policy.upload_room is not None:
+        if path in UPLOAD_PATHS and method == "POST" and self.policy.upload_room is not None:
             # Checked before Gradio stores a byte: an upload that was never indexed still fills
             # the disk until the sweep removes it. Walking the cache is file-system work.
             size = int(declared) if declared is not None else limit
@@ -452,7 +252,7 @@ class HttpGuard:
                 return
 
         client = self.throttle.client_key((scope.get("client") or ("?", 0))[0])
-        login_page = method == "POST" and path in _LOGIN_PATHS and self.policy.auth is not None
+        login_page = method == "POST" and path in LOGIN_PATHS and self.policy.auth is not None
         api_login = (self.policy.auth is not None and self._is_api(path))
         if login_page or (api_login and "authorization" in headers):
             wait = self.throttle.retry_after(client)
@@ -473,20 +273,20 @@ class HttpGuard:
                 await self._answer(send, 401, "wrong user name or password", challenge)
                 return
             self.throttle.succeeded(client)
-        if method == "GET" and path in _LOGOUT_PATHS and self.sessions is not None:
+        if method == "GET" and path in LOGOUT_PATHS and self.sessions is not None:
             await self._logout(scope, send, headers)
             return
         if login_page:
             # Counted as failed until it answers 200, so parallel guesses find the lock too.
             self.throttle.failed(client)
 
-        file_route = path.startswith(_FILE_PREFIXES)
+        file_route = path.startswith(FILE_PREFIXES)
         own_media = file_route and self._own_media(path)
         secure_json = self._is_api(path)
         state = {"started": False, "cut": False, "received": 0, "pooled": 0}
         # Bodies that the app reads into memory (all but uploads, which Gradio streams to disk)
         # also count towards a budget shared by all requests at once.
-        pooled = path not in _UPLOAD_PATHS
+        pooled = path not in UPLOAD_PATHS
 
         async def cut(status: int, message: str, extra: dict[str, str]) -> Message:
             state["cut"] = True
@@ -503,7 +303,7 @@ class HttpGuard:
                 size = len(message.get("body", b""))
                 state["received"] += size
                 if state["received"] > limit:
-                    return await cut(413, _too_large(limit), {})
+                    return await cut(413, too_large(limit), {})
                 if pooled:
                     if self._buffered + size > self.policy.total_body_budget:
                         return await cut(503, "the server is busy receiving other requests; "
@@ -522,7 +322,7 @@ class HttpGuard:
                 if login_page and message["status"] == 200:
                     self.throttle.succeeded(client)
                 message = dict(message)
-                message["headers"] = _with_security_headers(
+                message["headers"] = with_security_headers(
                     list(message.get("headers") or ()), file_route=file_route,
                     own_media=own_media, nosniff=secure_json)
                 if message["status"] >= 400:
@@ -530,18 +330,18 @@ class HttpGuard:
                     return
             elif message["type"] == "http.response.body" and error:
                 # Error bodies may quote the request (FastAPI's 422 does, in full): keep
-                # ``_MAX_ERROR_BODY`` bytes of them, then answer a clipped message instead.
+                # ``MAX_ERROR_BODY`` bytes of them, then answer a clipped message instead.
                 chunk = message.get("body", b"")
                 error["size"] += len(chunk)
-                if len(error["body"]) <= _MAX_ERROR_BODY:
-                    error["body"] += chunk[:_MAX_ERROR_BODY + 1]
+                if len(error["body"]) <= MAX_ERROR_BODY:
+                    error["body"] += chunk[:MAX_ERROR_BODY + 1]
                 if message.get("more_body", False):
                     return
                 start, body = error.pop("start"), error["body"]
                 encoded = any(k.lower() == b"content-encoding" for k, _ in start["headers"])
-                if error["size"] > _MAX_ERROR_BODY or encoded:
+                if error["size"] > MAX_ERROR_BODY or encoded:
                     # A compressed body may expand to anything: say only what went wrong.
-                    text = (_phrase(start["status"]) if encoded
+                    text = (phrase(start["status"]) if encoded
                             else body.decode("utf-8", "replace"))
                     body = json.dumps({"error": {"status": start["status"],
                                                  "message": clip(text)}}).encode()
@@ -550,8 +350,8 @@ class HttpGuard:
                                                              b"content-encoding")]
                     start["headers"] += [(b"content-type", b"application/json"),
                                          (b"content-length", str(len(body)).encode())]
-                if start["status"] == 500 and path.startswith(_GRADIO_CALL_PREFIXES):
-                    start["status"] = _gradio_call_status(body)
+                if start["status"] == 500 and path.startswith(GRADIO_CALL_PREFIXES):
+                    start["status"] = gradio_call_status(body)
                 error.clear()
                 await send(start)
                 await send({"type": "http.response.body", "body": body})
@@ -590,7 +390,7 @@ class HttpGuard:
         if gradio_app is None:
             return None, receive
         fns = gradio_app.get_blocks().fns
-        named = _GRADIO_CALL.match(path)
+        named = GRADIO_CALL.match(path)
         fn = None
         if named:
             name = named.group(1)
@@ -603,7 +403,7 @@ class HttpGuard:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return None, _replay(message, receive)
+                return None, replay(message, receive)
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
@@ -622,9 +422,9 @@ class HttpGuard:
             # Gradio's direct call routes answer this with a 500 and a traceback.
             return (400, f"this function takes {len(fn.inputs)} input values, got {len(data)}"), \
                 receive
-        return None, _replay({"type": "http.request", "body": body, "more_body": False}, receive)
+        return None, replay({"type": "http.request", "body": body, "more_body": False}, receive)
 
-    async def _logout(self, scope: Scope, send: Send, headers: _Headers) -> None:
+    async def _logout(self, scope: Scope, send: Send, headers: Headers) -> None:
         from http.cookies import SimpleCookie
 
         gradio_app = self.sessions() if self.sessions else None
@@ -647,80 +447,6 @@ class HttpGuard:
             extra = "; Secure; SameSite=none" if "unsecure" not in name else "; SameSite=lax"
             raw.append((b"set-cookie", f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; '
                                        f"Max-Age=0; Path=/; HttpOnly{extra}".encode("latin-1")))
-        raw = _with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
+        raw = with_security_headers(raw, file_route=False, own_media=False, nosniff=True)
         await send({"type": "http.response.start", "status": 302, "headers": raw})
         await send({"type": "http.response.body", "body": b""})
-
-
-def _gradio_call_status(body: bytes) -> int:
-    """The status a Gradio API call's 500 should have had: 400 when the handler refused the input
-    with a message for the user (``gr.Error``), 500 for an internal error (the UI's handlers say
-    "internal error" for those, with a reference into the log) or an unreadable body."""
-    try:
-        message = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        return 500
-    if not isinstance(message, str) or not message.strip() or "internal error" in message:
-        return 500
-    return 400
-
-
-def _replay(message: Message, receive: Receive) -> Receive:
-    """A receive that gives ``message`` once, then what ``receive`` gives."""
-    pending = [message]
-
-    async def replay() -> Message:
-        return pending.pop() if pending else await receive()
-
-    return replay
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "error"
-
-
-def _too_large(limit: int) -> str:
-    return (f"request body too large: the maximum here is {limit / 2**20:.1f} MB"
-            if limit >= 2**20 else f"request body too large: the maximum here is {limit // 1024} KB")
-
-
-def _with_security_headers(raw: list[tuple[bytes, bytes]], *, file_route: bool, own_media: bool,
-                           nosniff: bool) -> list[tuple[bytes, bytes]]:
-    """``raw`` ASGI headers plus this module's security headers (see the module docstring)."""
-    present = {name.lower() for name, _ in raw}
-    out = list(raw)
-
-    def put(name: bytes, value: bytes, replace: bool = False) -> None:
-        nonlocal out
-        if replace:
-            out = [(k, v) for k, v in out if k.lower() != name]
-        elif name in present:
-            return
-        out.append((name, value))
-
-    put(b"x-frame-options", b"DENY", replace=True)
-    put(b"referrer-policy", b"same-origin")
-    put(b"cross-origin-resource-policy", b"same-origin")
-    if file_route:
-        put(b"x-content-type-options", b"nosniff", replace=True)
-        put(b"content-security-policy", _FILE_CSP.encode(), replace=True)
-        if not own_media:
-            disposition = next((v for k, v in out if k.lower() == b"content-disposition"), b"")
-            _, sep, params = disposition.partition(b";")
-            put(b"content-disposition", b"attachment" + (b";" + params if sep else b""),
-                replace=True)
-            ctype = next((v for k, v in out if k.lower() == b"content-type"), b"")
-            if ctype.split(b";")[0].strip().lower().decode("latin-1") not in _MEDIA_TYPES:
-                put(b"content-type", b"application/octet-stream", replace=True)
-    else:
-        csp = next((v for k, v in out if k.lower() == b"content-security-policy"), None)
-        if csp is None:
-            put(b"content-security-policy", b"frame-ancestors 'none'")
-        elif b"frame-ancestors" not in csp:
-            put(b"content-security-policy", csp + b"; frame-ancestors 'none'", replace=True)
-        if nosniff:
-            put(b"x-content-type-options", b"nosniff", replace=True)
-    return out
