@@ -17,7 +17,7 @@ export YOLO_CONFIG_DIR := $(CURDIR)/.cache/ultralytics
 
 VTEST := data/vtest.avi
 
-.PHONY: setup detector-graph test test-fast demo sample-data lint clean
+.PHONY: setup detector-graph test test-fast demo sample-data lint typecheck clean
 
 setup: $(STAMP) detector-graph
 
@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-test: setup sample-data
+test: setup sample-data lint typecheck
 	mkdir -p $(YOLO_CONFIG_DIR)
 	$(BIN)/python -m pytest -q
 
@@ -44,6 +44,10 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+# Strict on reid/ and tracking/ ([tool.mypy] in pyproject.toml).
+typecheck: setup
+	$(BIN)/mypy
 
 # Index a two-camera sample made from vtest.avi with whatever models are available offline,
 # print a summary and serve the UI on http://127.0.0.1:7860 (Ctrl-C stops it).
