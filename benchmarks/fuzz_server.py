@@ -43,6 +43,7 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.support (run as a script)
 OFFLINE_ENV = {
     "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False", "HF_HUB_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False",
@@ -314,7 +315,7 @@ class Server:
 
 def seed_gallery(data_dir: Path, work: Path) -> Path:
     """Index one synthetic two-person video with the CLI; returns the video file."""
-    from tracking.synthetic import make_multicamera_scenes
+    from tests.support.synthetic import make_multicamera_scenes
 
     scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2, num_frames=40,
                                     seed=3)[0]

@@ -18,18 +18,22 @@ random-init TF-CLIP (``tfclip-vit-b16``) as the untrained control.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from reid.embed import MobileNetEmbedder, random_init_embedder
-from reid.service import ReidService, SearchRequest
-from reid.store import Store
-from tracking import load_tracking_config
-from tracking.synthetic import GroundTruthDetector, SyntheticScene, make_multicamera_scenes
-from training import evaluate_rank
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support (run as a script)
+
+from reid.embed import MobileNetEmbedder  # noqa: E402
+from reid.service import ReidService, SearchRequest  # noqa: E402
+from reid.store import Store  # noqa: E402
+from tests.support.embedders import random_init_embedder  # noqa: E402
+from tests.support.synthetic import GroundTruthDetector, SyntheticScene, make_multicamera_scenes  # noqa: E402
+from tracking import load_tracking_config  # noqa: E402
+from training import evaluate_rank  # noqa: E402
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

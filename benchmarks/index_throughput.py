@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support (run as a script)
+
 CONFIGS = {
     "ssd-mobilenet": {"detector": "ssd", "embedder": "mobilenet", "stride": 0},
     "ssd-mobilenet-stride1": {"detector": "ssd", "embedder": "mobilenet", "stride": 1},
@@ -39,9 +41,10 @@ STAGES = ("decode", "detect", "track", "crops", "embed", "store")
 
 def run_one(name: str, video: Path) -> dict:
     """Index ``video`` with configuration ``name`` in a temporary gallery; the report as a dict."""
-    from reid.embed import MobileNetEmbedder, random_init_embedder
+    from reid.embed import MobileNetEmbedder
     from reid.service import ReidService
     from reid.store import Store
+    from tests.support.embedders import random_init_embedder
     from tracking import create_detector, load_tracking_config
 
     cfg = CONFIGS[name]

@@ -42,8 +42,8 @@ COME_BACK_FRAMES = 50  # 5 s at 10 fps: fragments of one walk are further apart 
 
 def _tracking(video: Path, labels: list, detector: str, stride: int, strips: int = 2) -> dict:
     from tracking import create_detector, track_video
+    from tracking.boxes import tracklets_to_frames
     from tracking.labels import coverage_idf1, frame_coverage, load_frame_labels
-    from tracking.metrics import tracklets_to_frames
     from tracking.pipeline import detection_stride
     from tracking.video import VideoReader
 

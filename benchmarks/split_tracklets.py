@@ -66,8 +66,8 @@ def record_detections(video: Path) -> tuple[Replay, float]:
 def scores(tracklets: list[Tracklet], labels: list[LabelledTracklet], labelled: LabelledFrames,
            everyone: FrameLabels) -> dict:
     """Mixed tracklets and their minority boxes, coverage, IDF1, all-people share, tracklet count."""
+    from tracking.boxes import tracklets_to_frames
     from tracking.labels import coverage_idf1, frame_coverage, identity_votes
-    from tracking.metrics import tracklets_to_frames
 
     mixed = minority = 0
     for t in tracklets:

@@ -75,8 +75,8 @@ def dense_labels(labels: list) -> list:
 def scores(tracklets: list, labels: list, dense: list, everyone: FrameLabels) -> dict:
     """Coverage and IDF1 on the stored labels, on the dense ones, on the dense even/odd frames, and
     the share of every person in the frame-complete label frames."""
+    from tracking.boxes import tracklets_to_frames
     from tracking.labels import coverage_idf1, frame_coverage
-    from tracking.metrics import tracklets_to_frames
 
     hyp = tracklets_to_frames(tracklets)
     row: dict = {"coverage_all_people": round(frame_coverage(everyone, hyp), 4)}

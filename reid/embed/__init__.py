@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reid.embed.base import Embedder, make_fingerprint
-    from reid.embed.factory import create_embedder, random_init_embedder
+    from reid.embed.factory import create_embedder
     from reid.embed.mobilenet import MobileNetEmbedder, MobileNetWeightsError
     from reid.embed.names import EMBEDDER_CHOICES
     from reid.embed.preprocess import crops_to_tensor, l2_normalize
@@ -27,7 +27,6 @@ _WHERE = {
     "crops_to_tensor": "reid.embed.preprocess",
     "l2_normalize": "reid.embed.preprocess",
     "make_fingerprint": "reid.embed.base",
-    "random_init_embedder": "reid.embed.factory",
 }
 
 __all__ = [
@@ -40,7 +39,6 @@ __all__ = [
     "crops_to_tensor",
     "l2_normalize",
     "make_fingerprint",
-    "random_init_embedder",
 ]
 
 

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import torch
 
 from reid.embed.base import Embedder
 from reid.embed.mobilenet import MobileNetEmbedder
 from reid.embed.names import EMBEDDER_CHOICES
 from reid.embed.tfclip import SequenceEmbedder
 from reid.files import sha256_file
-
-if TYPE_CHECKING:
-    from reid.model.tfclip import TFCLIP
-    from reid.model.zero_shot import ZeroShotCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -83,18 +76,3 @@ def create_embedder(
             batch_size=batch_size,
         )
     return MobileNetEmbedder(device=device)
-
-
-def random_init_embedder(arch: str = "tfclip-tiny", seed: int = 0, zero_shot: bool = False) -> Embedder:
-    """A random-init TF-CLIP (or zero-shot CLIP) embedder for tests and benchmarks (cost = real cost)."""
-    from reid.model import create_model, create_zero_shot_model
-
-    torch.manual_seed(seed)
-    model: TFCLIP | ZeroShotCLIP
-    if zero_shot:
-        model = create_zero_shot_model(arch, pretrained=None)
-        kind = "clip-zero-shot"
-    else:
-        model = create_model(arch, num_classes=0, num_cameras=1).eval()
-        kind = "tfclip"
-    return SequenceEmbedder(model, name=arch, weights_id=f"random-init:{seed}", kind=kind)

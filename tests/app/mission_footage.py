@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracking.synthetic import GroundTruthFrame
+from tests.support.synthetic import GroundTruthFrame
 from tracking.video import open_video_writer
 from training.datasets.synthetic import render_walk
 

@@ -35,7 +35,7 @@ import pytest
 
 from app.cli import build_parser, main
 from tests.app.mission_footage import Footage, make_footage
-from tracking.synthetic import GroundTruthDetector
+from tests.support.synthetic import GroundTruthDetector
 from training import generate_synthetic
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from reid.embed import (
     MobileNetWeightsError,
     create_embedder,
     crops_to_tensor,
-    random_init_embedder,
 )
 from reid.embed.mobilenet import map_mobilenet_keys
 from reid.model import WeightsUnavailableError, create_model, save_checkpoint
+from tests.support.embedders import random_init_embedder
 
 
 def person_crops(n: int, seed: int, colour=(200, 30, 30)) -> list[np.ndarray]:

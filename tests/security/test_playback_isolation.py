@@ -53,8 +53,8 @@ def test_the_service_renders_playback_in_the_child(tmp_path: Path) -> None:
     from reid.service import ReidService
     from reid.store import Store
     from tests.service.conftest import OracleEmbedder
+    from tests.support.synthetic import GroundTruthDetector, make_multicamera_scenes
     from tracking import load_tracking_config
-    from tracking.synthetic import GroundTruthDetector, make_multicamera_scenes
 
     scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2, seed=2,
                                     num_frames=30, size_wh=(320, 240))[0]

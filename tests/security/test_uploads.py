@@ -152,8 +152,8 @@ def test_reid_delete_removes_the_uploaded_original_and_every_copy(tmp_path: Path
     from reid.service import ReidService, SearchRequest
     from reid.store import Store
     from tests.service.conftest import OracleEmbedder
+    from tests.support.synthetic import GroundTruthDetector, make_multicamera_scenes
     from tracking import load_tracking_config
-    from tracking.synthetic import GroundTruthDetector, make_multicamera_scenes
 
     scenes = make_multicamera_scenes(num_cameras=2, num_identities=3, per_camera=2, seed=3,
                                      num_frames=40, size_wh=(320, 180))

@@ -23,7 +23,7 @@ def write_mjpg(path: Path, width: int, height: int, frames: int = 4, fps: float 
 
 def scene_video(path: Path, seed: int = 1) -> Path:
     """A short synthetic two-person video (640x360, 30 frames) that HOG finds people in."""
-    from tracking.synthetic import make_multicamera_scenes
+    from tests.support.synthetic import make_multicamera_scenes
 
     scene = make_multicamera_scenes(num_cameras=1, num_identities=2, per_camera=2,
                                     num_frames=30, seed=seed)[0]

@@ -9,8 +9,8 @@ import pytest
 from reid.embed import make_fingerprint
 from reid.service import ReidService
 from reid.store import Store
+from tests.support.synthetic import GroundTruthDetector, make_multicamera_scenes
 from tracking import load_tracking_config
-from tracking.synthetic import GroundTruthDetector, make_multicamera_scenes
 
 DIM = 32
 
@@ -29,7 +29,7 @@ class OracleEmbedder:
     dim = DIM
 
     def __init__(self, scenes):
-        from tracking.synthetic import Appearance
+        from tests.support.synthetic import Appearance
 
         ids = sorted({p.identity for s in scenes for p in s.paths})
         self.shirts = {i: np.array(Appearance.for_identity(i).shirt[::-1], float) for i in ids}  # RGB

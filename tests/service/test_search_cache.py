@@ -15,8 +15,8 @@ from reid.service._audit import AuditWriter
 from reid.service._rows import CachedGallery
 from reid.store import Store
 from tests.service.conftest import OracleEmbedder
+from tests.support.synthetic import GroundTruthDetector
 from tracking import load_tracking_config
-from tracking.synthetic import GroundTruthDetector
 
 
 def _service(data_dir, scenes) -> ReidService:

@@ -10,8 +10,8 @@ import zipfile
 from reid.service import ReidService, SearchRequest, iter_videos
 from reid.store import Store
 from tests.service.conftest import OracleEmbedder
+from tests.support.synthetic import GroundTruthDetector
 from tracking import load_tracking_config
-from tracking.synthetic import GroundTruthDetector
 
 
 def new_service(data_dir, scenes) -> ReidService:

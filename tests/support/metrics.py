@@ -1,4 +1,4 @@
-"""Multi-object tracking metrics as pure numpy functions: CLEAR-MOT MOTA and identity IDF1.
+"""Multi-object tracking metrics as pure numpy functions: CLEAR-MOT MOTA and identity IDF1 (a test kit).
 
 Inputs are per-frame dictionaries ``{frame_index: (ids (N,), boxes_xyxy (N, 4))}`` for ground
 truth and hypotheses; a pair matches when IoU >= ``iou_threshold``.
@@ -8,17 +8,18 @@ truth and hypotheses; a pair matches when IoU >= ``iou_threshold``.
   ground-truth id matched to a different hypothesis id than at its previous match.
 - IDF1 = 2 IDTP / (GT + HYP) (Ristani et al. 2016), IDTP from the one-to-one identity mapping
   that maximises the number of matched boxes over the whole sequence.
+
+Tracker output becomes ``hyp`` with :func:`tracking.boxes.tracklets_to_frames`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-FrameBoxes = Mapping[int, tuple[np.ndarray, np.ndarray]]
+from tracking.boxes import FrameBoxes, iou_matrix
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,6 @@ class MOTResult:
     false_positives: int
     id_switches: int
     idtp: int
-
-
-def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """IoU between ``(N, 4)`` and ``(M, 4)`` pixel boxes, ``(N, M)``."""
-    a = np.asarray(a_xyxy, np.float64).reshape(-1, 4)
-    b = np.asarray(b_xyxy, np.float64).reshape(-1, 4)
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
@@ -121,14 +109,3 @@ def _max_identity_matching(co: dict[tuple[int, int], int], n_gt: int, n_hyp: int
         m[g, h] = c
     rows, cols = linear_sum_assignment(-m)
     return int(m[rows, cols].sum())
-
-
-def tracklets_to_frames(tracklets: Iterable[object]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Hypotheses per frame from :class:`~tracking.records.Tracklet` s (id = ``track_id``)."""
-    acc: dict[int, tuple[list[int], list[np.ndarray]]] = {}
-    for t in tracklets:
-        for f, box in zip(t.frame_indices, t.boxes_xyxy, strict=False):  # type: ignore[attr-defined]
-            ids, boxes = acc.setdefault(int(f), ([], []))
-            ids.append(int(t.track_id))  # type: ignore[attr-defined]
-            boxes.append(box)
-    return {f: (np.array(i, np.int64), np.stack(b).astype(np.float32)) for f, (i, b) in acc.items()}

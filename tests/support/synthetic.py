@@ -1,4 +1,4 @@
-"""Synthetic camera scenes with ground truth, for tests and measurements.
+"""Synthetic camera scenes with ground truth, a kit for tests and benchmarks.
 
 Procedural people (head, patterned torso, legs) whose clothing colours and pattern are a function
 of their identity, so the same identity looks the same on every camera. They walk across the view

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracking.synthetic import GroundTruthDetector, SyntheticScene, make_scene
+from tests.support.synthetic import GroundTruthDetector, SyntheticScene, make_scene
 
 VTEST = Path(__file__).resolve().parents[2] / "data" / "vtest.avi"
 

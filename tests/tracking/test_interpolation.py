@@ -4,11 +4,12 @@ and each track's first detection recovered."""
 import numpy as np
 import pytest
 
+from tests.support.metrics import evaluate_mot
+from tests.support.synthetic import GroundTruthDetector, PersonPath, SyntheticScene
 from tracking import load_tracking_config, track_video
-from tracking.metrics import evaluate_mot, tracklets_to_frames
+from tracking.boxes import tracklets_to_frames
 from tracking.pipeline import stride_buffer, widen_boxes
 from tracking.records import Tracklet
-from tracking.synthetic import GroundTruthDetector, PersonPath, SyntheticScene
 from tracking.tracklets import fill_gaps, gap_fill_frames
 
 from .conftest import gt_frames

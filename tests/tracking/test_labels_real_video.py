@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tracking import create_detector, track_video
+from tracking.boxes import tracklets_to_frames
 from tracking.labels import (
     FrameLabels,
     coverage_idf1,
@@ -23,7 +24,6 @@ from tracking.labels import (
     load_labels,
     reid_rank_scores,
 )
-from tracking.metrics import tracklets_to_frames
 from tracking.ssd import find_ssd_graph
 
 from .conftest import VTEST

@@ -2,7 +2,8 @@ from itertools import permutations
 
 import numpy as np
 
-from tracking.metrics import evaluate_mot, iou_matrix
+from tests.support.metrics import evaluate_mot
+from tracking.boxes import iou_matrix
 
 
 def _box(x: float, y: float = 0.0, w: float = 10.0, h: float = 20.0) -> list[float]:

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from tests.support.synthetic import GroundTruthDetector, PersonPath, SyntheticScene
 from tracking import load_tracking_config, track_video
 from tracking.config import TrackletConfig
 from tracking.pipeline import VideoTracker
 from tracking.split import SIGNATURE_SIZE, _segment, appearance_signature, best_cut, change_points
-from tracking.synthetic import GroundTruthDetector, PersonPath, SyntheticScene
 from tracking.tracklets import SIGNATURES_PER_CROP, TrackletBuilder
 
 SIZE = (320, 240)

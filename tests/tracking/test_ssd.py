@@ -307,7 +307,7 @@ def test_two_strips_find_more_of_the_people_checked_by_eye():
 
     from scipy.optimize import linear_sum_assignment
 
-    from tracking.metrics import iou_matrix
+    from tracking.boxes import iou_matrix
 
     labels = json.loads((Path(__file__).resolve().parents[2] / "assets" / "labels"
                          / "vtest_all_people.json").read_text())

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
+from tests.support.metrics import evaluate_mot
+from tests.support.synthetic import GroundTruthDetector
 from tracking import load_tracking_config, track_video
-from tracking.metrics import evaluate_mot, tracklets_to_frames
+from tracking.boxes import tracklets_to_frames
 from tracking.pipeline import VideoTracker
 from tracking.records import Detection, Tracklet
-from tracking.synthetic import GroundTruthDetector
 from tracking.track import OnlineTracker, build_ultralytics_tracker
 
 from .conftest import gt_frames

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support.synthetic import GroundTruthDetector
 from tracking.pipeline import track_video
-from tracking.synthetic import GroundTruthDetector
 from tracking.video import VideoError, VideoReader
 
 

@@ -46,7 +46,7 @@ def videos(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def synthetic_videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two cameras of a synthetic scene sharing identities (640x360, 60 frames, 10 fps)."""
-    from tracking.synthetic import make_multicamera_scenes
+    from tests.support.synthetic import make_multicamera_scenes
 
     folder = tmp_path_factory.mktemp("footage")
     scenes = make_multicamera_scenes(num_cameras=2, num_identities=3, per_camera=3,
