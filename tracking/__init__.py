@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     )
     from tracking.pipeline import TrackingStats, VideoTracker, track_video
     from tracking.records import Detection, Tracklet
-    from tracking.video import VideoError, VideoInfo, VideoReader
+    from tracking.video import VideoError, VideoProperties, VideoReader
 
 _WHERE = {
     "Detection": "tracking.records",
@@ -33,7 +33,7 @@ _WHERE = {
     "TrackingStats": "tracking.pipeline",
     "Tracklet": "tracking.records",
     "VideoError": "tracking.video",
-    "VideoInfo": "tracking.video",
+    "VideoProperties": "tracking.video",
     "VideoReader": "tracking.video",
     "VideoTracker": "tracking.pipeline",
     "create_detector": "tracking.detect",
@@ -51,7 +51,7 @@ __all__ = [
     "TrackingStats",
     "Tracklet",
     "VideoError",
-    "VideoInfo",
+    "VideoProperties",
     "VideoReader",
     "VideoTracker",
     "create_detector",

@@ -37,7 +37,7 @@ from tracking.records import Detection, Tracklet
 from tracking.stitch import Stitcher
 from tracking.track import OnlineTracker, TrackedBox
 from tracking.tracklets import TrackletBuilder, fill_gaps, gap_fill_frames, occlusion_fractions
-from tracking.video import Frame, ReadStats, VideoInfo, VideoReader
+from tracking.video import Frame, ReadStats, VideoProperties, VideoReader
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class VideoTracker:
         self._prev: tuple[int, float, np.ndarray, np.ndarray] | None = None
 
     @property
-    def info(self) -> VideoInfo:
+    def info(self) -> VideoProperties:
         """The video's fps, size and announced frame count."""
         return self.reader.info
 

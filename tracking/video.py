@@ -101,7 +101,7 @@ def as_bgr_uint8(image: np.ndarray | None) -> np.ndarray | None:
 
 
 @dataclass(frozen=True)
-class VideoInfo:
+class VideoProperties:
     """Static properties of an opened video.
 
     Attributes:
@@ -178,7 +178,7 @@ class VideoReader:
         # FFmpeg only: no image-sequence patterns, pipelines or devices behind a file name.
         return cv2.VideoCapture(self.path, cv2.CAP_FFMPEG)
 
-    def _probe(self, default_fps: float) -> VideoInfo:
+    def _probe(self, default_fps: float) -> VideoProperties:
         cap = self._open()
         try:
             if not cap.isOpened():
@@ -210,7 +210,7 @@ class VideoReader:
                 logger.warning("%s reports no plausible frame rate (%s); assuming %.1f fps",
                                self.path, fps, default_fps)
                 fps = float(default_fps)
-            return VideoInfo(self.path, fps, max(count, 0), int(width), int(height))
+            return VideoProperties(self.path, fps, max(count, 0), int(width), int(height))
         finally:
             cap.release()
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from training.config import TrainConfig, load_config
     from training.datasets import (
         DatasetSplits,
-        TrackletRecord,
+        DatasetTracklet,
         generate_synthetic,
         list_datasets,
         load_dataset,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "DatasetSplits": "training.datasets",
-    "TrackletRecord": "training.datasets",
+    "DatasetTracklet": "training.datasets",
     "TrainConfig": "training.config",
     "evaluate": "training.engine",
     "evaluate_rank": "training.metrics",
@@ -44,7 +44,7 @@ _WHERE = {
 
 __all__ = [
     "DatasetSplits",
-    "TrackletRecord",
+    "DatasetTracklet",
     "TrainConfig",
     "evaluate",
     "evaluate_rank",

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from training.datasets.records import TrackletRecord
+from training.datasets.records import DatasetTracklet
 from training.sampling import IdentityBatchSampler, rrs_indices, rrs_test_indices
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class ClipDataset(Dataset):
     """
 
     def __init__(
-        self, records: Sequence[TrackletRecord], preprocess: dict, mode: str = "rrs",
+        self, records: Sequence[DatasetTracklet], preprocess: dict, mode: str = "rrs",
         augment: Augment | None = None, seed: int = 0,
     ) -> None:
         if mode not in MODES:
@@ -148,7 +148,7 @@ def _collate_list(batch):
 
 
 def train_loader(
-    records: Sequence[TrackletRecord], preprocess: dict, *, p: int = 4, k: int = 4,
+    records: Sequence[DatasetTracklet], preprocess: dict, *, p: int = 4, k: int = 4,
     augment: Augment | None = None, num_workers: int = 0, seed: int = 0,
     rank: int = 0, world_size: int = 1,
 ) -> DataLoader:
@@ -163,7 +163,7 @@ def train_loader(
 
 
 def eval_loader(
-    records: Sequence[TrackletRecord], preprocess: dict, *, mode: str = "dense",
+    records: Sequence[DatasetTracklet], preprocess: dict, *, mode: str = "dense",
     batch_size: int = 16, num_workers: int = 0,
 ) -> DataLoader:
     """Unaugmented clips in dataset order. ``rrs_test``: batched tensors as in ``train_loader``;

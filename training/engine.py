@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from training.data import eval_loader
-from training.datasets.records import TrackletRecord
+from training.datasets.records import DatasetTracklet
 from training.losses import LossTerm, compute_loss
 from training.metrics import euclidean_distmat, evaluate_rank, query_plus_gallery
 
@@ -80,7 +80,7 @@ def train_one_epoch(
 @torch.no_grad()
 def extract_features(
     model: torch.nn.Module,
-    records: Sequence[TrackletRecord],
+    records: Sequence[DatasetTracklet],
     *,
     sampling: str = "dense",
     device: torch.device | str = "cpu",
@@ -149,8 +149,8 @@ def rank_from_features(
 
 def evaluate(
     model: torch.nn.Module,
-    query: Sequence[TrackletRecord],
-    gallery: Sequence[TrackletRecord],
+    query: Sequence[DatasetTracklet],
+    gallery: Sequence[DatasetTracklet],
     *,
     sampling: str = "dense",
     device: torch.device | str = "cpu",

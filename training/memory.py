@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from training.data import eval_loader
-from training.datasets.records import TrackletRecord
+from training.datasets.records import DatasetTracklet
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 @torch.no_grad()
 def build_clip_memory(
     model: torch.nn.Module,
-    records: Sequence[TrackletRecord],
+    records: Sequence[DatasetTracklet],
     num_classes: int,
     *,
     device: str | torch.device = "cpu",

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from training.data import Augment, ClipDataset, random_erase, train_loader
-from training.datasets import TrackletRecord
+from training.datasets import DatasetTracklet
 from training.sampling import IdentityBatchSampler, rrs_indices, rrs_test_indices
 
 PRE = {"input_size": [16, 8], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "seq_len": 8}
@@ -73,7 +73,7 @@ def _tracklet(tmp_path, n=10):
         p = tmp_path / f"{i}.png"
         Image.fromarray(arr).save(p)
         paths.append(str(p))
-    return TrackletRecord(tuple(paths), 3, 1)
+    return DatasetTracklet(tuple(paths), 3, 1)
 
 
 def test_flip_is_clip_level_and_dense_chunks(tmp_path):
@@ -95,8 +95,8 @@ def test_flip_is_clip_level_and_dense_chunks(tmp_path):
 
 
 def test_loader_seeding_reproducible_across_workers(tmp_path):
-    recs = [TrackletRecord(_tracklet(tmp_path, 24).frame_paths, pid, 0) for pid in range(4)]
-    recs += [TrackletRecord(r.frame_paths, r.pid, 1) for r in recs]
+    recs = [DatasetTracklet(_tracklet(tmp_path, 24).frame_paths, pid, 0) for pid in range(4)]
+    recs += [DatasetTracklet(r.frame_paths, r.pid, 1) for r in recs]
 
     def first_batch(seed, workers):
         loader = train_loader(recs, PRE, p=2, k=2, seed=seed, num_workers=workers)

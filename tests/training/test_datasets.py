@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.training.fake_datasets import make_ilids, make_lsvid, make_mars, make_prid
 from training.datasets import (
-    TrackletRecord,
+    DatasetTracklet,
     generate_splits,
     generate_synthetic,
     list_datasets,
@@ -116,7 +116,7 @@ def test_registry_errors():
 
 
 def test_split_long_tracklets():
-    r = TrackletRecord(tuple(str(i) for i in range(10)), 0, 0)
+    r = DatasetTracklet(tuple(str(i) for i in range(10)), 0, 0)
     assert [len(x) for x in split_long_tracklets([r], 4)] == [4, 6]
     assert split_long_tracklets([r], 11, keep_short=False) == ()
     assert split_long_tracklets([r], 11) == (r,)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from training.datasets import TrackletRecord
+from training.datasets import DatasetTracklet
 from training.losses import compute_loss, cross_entropy_label_smooth, tfclip_loss_terms, triplet_hard
 from training.memory import build_clip_memory
 from training.optim import build_optimizer, build_scheduler, lr_factor, lr_multiplier
@@ -135,7 +135,7 @@ def test_clip_memory_matches_manual_dense_mean(tmp_path):
             p = tmp_path / f"{k}_{f}.png"
             Image.fromarray(rng.integers(0, 256, (40, 20, 3), dtype=np.uint8)).save(p)
             paths.append(str(p))
-        records.append(TrackletRecord(tuple(paths), pid, k % 2))
+        records.append(DatasetTracklet(tuple(paths), pid, k % 2))
     memory = build_clip_memory(model, records, 2, tracklets_per_batch=2, clips_per_forward=3)
     assert memory.shape == (2, model.proj_dim)
     u = []

@@ -10,14 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from training.datasets.records import DatasetSplits, TrackletRecord, split_long_tracklets
+    from training.datasets.records import DatasetSplits, DatasetTracklet, split_long_tracklets
     from training.datasets.registry import list_datasets, load_dataset
     from training.datasets.sequences import generate_splits, read_splits, save_splits
     from training.datasets.synthetic import generate_synthetic, load_synthetic
 
 _WHERE = {
     "DatasetSplits": "training.datasets.records",
-    "TrackletRecord": "training.datasets.records",
+    "DatasetTracklet": "training.datasets.records",
     "generate_splits": "training.datasets.sequences",
     "generate_synthetic": "training.datasets.synthetic",
     "list_datasets": "training.datasets.registry",
@@ -30,7 +30,7 @@ _WHERE = {
 
 __all__ = [
     "DatasetSplits",
-    "TrackletRecord",
+    "DatasetTracklet",
     "generate_splits",
     "generate_synthetic",
     "list_datasets",

@@ -13,7 +13,7 @@ import numpy as np
 
 from training.datasets.records import (
     DatasetSplits,
-    TrackletRecord,
+    DatasetTracklet,
     num_cams_of,
     relabel,
     require_file,
@@ -61,7 +61,7 @@ def _read_query_idx(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not a MATLAB v7.3 (HDF5) file: {exc}") from exc
 
 
-def _records(root: Path, rows: list[tuple[str, int]]) -> list[TrackletRecord]:
+def _records(root: Path, rows: list[tuple[str, int]]) -> list[DatasetTracklet]:
     records = []
     for prefix, pid in rows:
         if pid == -1:
@@ -75,7 +75,7 @@ def _records(root: Path, rows: list[tuple[str, int]]) -> list[TrackletRecord]:
             cam = int(fields[2])
         except (IndexError, ValueError) as exc:
             raise ValueError(f"cannot read the camera (3rd '_' field) from {paths[0]}") from exc
-        records.append(TrackletRecord(tuple(paths), pid, cam - 1))
+        records.append(DatasetTracklet(tuple(paths), pid, cam - 1))
     return records
 
 

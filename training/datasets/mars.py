@@ -14,7 +14,7 @@ from scipy.io import loadmat
 
 from training.datasets.records import (
     DatasetSplits,
-    TrackletRecord,
+    DatasetTracklet,
     num_cams_of,
     relabel,
     require_file,
@@ -47,7 +47,7 @@ def _read_mat(path: Path, key: str) -> np.ndarray:
 
 def _tracks(
     table: np.ndarray, names: list[str], img_dir: Path, check_frames: bool
-) -> list[TrackletRecord]:
+) -> list[DatasetTracklet]:
     records = []
     for start, end, pid, cam in table.astype(np.int64).reshape(-1, 4):
         if pid == -1:  # junk
@@ -58,7 +58,7 @@ def _tracks(
         paths = tuple(str(img_dir / n[:4] / n) for n in frame_names)
         if check_frames and not Path(paths[0]).exists():
             raise FileNotFoundError(f"missing frame {paths[0]}. Expected layout:\n{MARS_LAYOUT}")
-        records.append(TrackletRecord(paths, int(pid), int(cam) - 1))
+        records.append(DatasetTracklet(paths, int(pid), int(cam) - 1))
     return records
 
 

@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TrackletRecord:
+class DatasetTracklet:
     """One person tracklet: its frame files in temporal order, identity and camera.
 
     ``pid`` is 0-based and contiguous for training splits (relabelled); test splits keep the
@@ -35,9 +35,9 @@ class DatasetSplits:
     """
 
     name: str
-    train: tuple[TrackletRecord, ...]
-    query: tuple[TrackletRecord, ...]
-    gallery: tuple[TrackletRecord, ...]
+    train: tuple[DatasetTracklet, ...]
+    query: tuple[DatasetTracklet, ...]
+    gallery: tuple[DatasetTracklet, ...]
     num_train_pids: int
     num_cams: int
     info: dict = field(default_factory=dict)
@@ -54,15 +54,15 @@ class DatasetSplits:
         return "\n".join(lines)
 
 
-def relabel(records: Iterable[TrackletRecord]) -> tuple[tuple[TrackletRecord, ...], int]:
+def relabel(records: Iterable[DatasetTracklet]) -> tuple[tuple[DatasetTracklet, ...], int]:
     """Map pids to 0..Y-1 in sorted pid order; returns (records, Y)."""
     records = tuple(records)
     pid2label = {pid: i for i, pid in enumerate(sorted({r.pid for r in records}))}
-    out = tuple(TrackletRecord(r.frame_paths, pid2label[r.pid], r.camid) for r in records)
+    out = tuple(DatasetTracklet(r.frame_paths, pid2label[r.pid], r.camid) for r in records)
     return out, len(pid2label)
 
 
-def num_cams_of(*splits: Sequence[TrackletRecord]) -> int:
+def num_cams_of(*splits: Sequence[DatasetTracklet]) -> int:
     """Camera-table size covering every split (max camid + 1)."""
     cams = [r.camid for split in splits for r in split]
     return max(cams) + 1 if cams else 0
@@ -76,15 +76,15 @@ def require_file(path: Path, layout: str) -> Path:
 
 
 def split_long_tracklets(
-    records: Iterable[TrackletRecord], length: int = 48, keep_short: bool = True
-) -> tuple[TrackletRecord, ...]:
+    records: Iterable[DatasetTracklet], length: int = 48, keep_short: bool = True
+) -> tuple[DatasetTracklet, ...]:
     """Cut tracklets into consecutive pieces of ``length`` frames (LS-VID training, spec 3.3).
 
     The last piece takes the remainder (``length`` to ``2*length-1`` frames). The official code drops
     tracklets shorter than ``length`` (spec 12.9, which can remove whole identities); here they are
     kept whole unless ``keep_short=False``.
     """
-    out: list[TrackletRecord] = []
+    out: list[DatasetTracklet] = []
     for r in records:
         n_pieces = len(r) // length
         if n_pieces == 0:
@@ -93,5 +93,5 @@ def split_long_tracklets(
             continue
         for i in range(n_pieces):
             end = (i + 1) * length if i < n_pieces - 1 else len(r)
-            out.append(TrackletRecord(r.frame_paths[i * length:end], r.pid, r.camid))
+            out.append(DatasetTracklet(r.frame_paths[i * length:end], r.pid, r.camid))
     return tuple(out)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.datasets.records import DatasetSplits, TrackletRecord, relabel, require_file
+from training.datasets.records import DatasetSplits, DatasetTracklet, relabel, require_file
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +103,10 @@ def _build(
     split: dict[str, list[int]],
     info: dict,
 ) -> DatasetSplits:
-    train = [TrackletRecord(_frames(cams[c][pid]), pid, c) for pid in split["train"] for c in (0, 1)]
+    train = [DatasetTracklet(_frames(cams[c][pid]), pid, c) for pid in split["train"] for c in (0, 1)]
     train_r, num_pids = relabel(train)
-    query = tuple(TrackletRecord(_frames(cams[0][pid]), pid, 0) for pid in split["test"])
-    gallery = tuple(TrackletRecord(_frames(cams[1][pid]), pid, 1) for pid in split["test"])
+    query = tuple(DatasetTracklet(_frames(cams[0][pid]), pid, 0) for pid in split["test"])
+    gallery = tuple(DatasetTracklet(_frames(cams[1][pid]), pid, 1) for pid in split["test"])
     splits = DatasetSplits(name, train_r, query, gallery, num_pids, 2, info)
     logger.info("%s", splits.summary())
     return splits

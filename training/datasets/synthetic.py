@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from training.datasets.records import DatasetSplits, TrackletRecord, require_file
+from training.datasets.records import DatasetSplits, DatasetTracklet, require_file
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def generate_synthetic(
     root = Path(root)
     rng = np.random.default_rng(seed)
     cams = [_camera(rng) for _ in range(num_cams)]
-    records: dict[str, list[TrackletRecord]] = {"train": [], "query": [], "gallery": []}
+    records: dict[str, list[DatasetTracklet]] = {"train": [], "query": [], "gallery": []}
     people = []
     for pid in range(num_train_ids + num_test_ids):
         person = _identity(rng)
@@ -206,7 +206,7 @@ def generate_synthetic(
                     path = folder / f"{f:04d}.jpg"
                     img.save(path, quality=90)
                     paths.append(str(path))
-                tracks.append(TrackletRecord(tuple(paths), pid, camid))
+                tracks.append(DatasetTracklet(tuple(paths), pid, camid))
         if not is_test:
             records["train"].extend(tracks)
             continue
@@ -274,7 +274,7 @@ def load_synthetic(root: str | Path) -> DatasetSplits:
         "  <root>/manifest.json and <root>/frames/... written by "
         "training.datasets.generate_synthetic (or `benchmarks/train_synthetic.py`)").read_text())
     splits = {
-        split: tuple(TrackletRecord(tuple(str(root / f) for f in r["frames"]), r["pid"], r["camid"])
+        split: tuple(DatasetTracklet(tuple(str(root / f) for f in r["frames"]), r["pid"], r["camid"])
                      for r in manifest[split])
         for split in ("train", "query", "gallery")
     }
