@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -62,11 +63,11 @@ class Annotations:
                                                  Feedback.candidate_tracklet_id.in_(part))))
 
     @staticmethod
-    def record(s: Session, actor: str, action: str, details: dict | None = None) -> None:
+    def record(s: Session, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
         """Add an audit entry in session ``s`` (committed with the change it describes)."""
         s.add(AuditLog(actor=actor, action=action, details=dict(details or {})))
 
-    def log_action(self, actor: str, action: str, details: dict | None = None) -> None:
+    def log_action(self, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
         """Append an audit-log entry (JSON-serialisable ``details``).
 
         A read-only gallery cannot record it: the entry is logged (WARNING) instead, so that

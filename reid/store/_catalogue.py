@@ -8,9 +8,10 @@ import shutil
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import Exists, Row, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from reid.store._codec import decode_boxes, encode_boxes, encode_descriptor
@@ -33,7 +34,7 @@ class DuplicateVideoError(ValueError):
         self.video_id = video_id
 
 
-def _has_videos():
+def _has_videos() -> Exists:
     """SQL condition: the camera has at least one video (cameras left empty by deletions made
     before empty cameras were removed do not count)."""
     return select(Video.id).where(Video.camera_id == Camera.id).exists()
@@ -164,7 +165,7 @@ class Catalogue:
         return v
 
     @staticmethod
-    def video_tracklet_rows(s: Session, video_id: int) -> list:
+    def video_tracklet_rows(s: Session, video_id: int) -> list[Row[int, list[str], str | None]]:
         """``(id, crop_paths, thumbnail_path)`` rows of a video's tracklets, in session ``s``."""
         return list(s.execute(select(Tracklet.id, Tracklet.crop_paths, Tracklet.thumbnail_path)
                               .where(Tracklet.video_id == video_id)).all())
@@ -180,7 +181,8 @@ class Catalogue:
         if s.scalar(select(func.count(Video.id)).where(Video.camera_id == camera_id)) == 0:
             s.execute(delete(Camera).where(Camera.id == camera_id))
 
-    def delete_files(self, video_id: int, rows: Sequence) -> None:
+    def delete_files(self, video_id: int,
+                     rows: Sequence[Row[int, list[str], str | None]]) -> None:
         """Remove the crop and thumbnail files of ``rows`` and the video's crop folder."""
         for r in rows:
             for rel in [*(r.crop_paths or []), r.thumbnail_path]:
@@ -227,7 +229,7 @@ class Catalogue:
             return [self._info(t, cam, start) for t, cam, start in s.execute(q).all()]
 
     @staticmethod
-    def _info_query():
+    def _info_query() -> Select[Tracklet, str, dt.datetime | None]:
         return (select(Tracklet, Camera.name, Video.start_time)
                 .join(Video, Tracklet.video_id == Video.id)
                 .join(Camera, Tracklet.camera_id == Camera.id))
@@ -253,7 +255,7 @@ class Catalogue:
                                f"are damaged ({exc}): restore the database from a backup, or "
                                "delete and index that video again") from exc
 
-    def counts(self) -> dict:
+    def counts(self) -> dict[str, Any]:
         """Cameras, videos per status, tracklets (in all, per camera name, per video id)."""
         with self._ctx.db() as s:
             by_status = dict(s.execute(select(Video.status, func.count(Video.id))

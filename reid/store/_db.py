@@ -11,8 +11,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from reid.store._errors import GalleryError, database_error
 from reid.store._models import SCHEMA_VERSION, Base, SchemaVersion
@@ -29,7 +31,8 @@ class SchemaMismatchError(GalleryError):
     """The database was written by a different schema version of this application."""
 
 
-def _sqlite_pragmas(dbapi_conn, _record, read_only: bool = False) -> None:
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry,
+                    read_only: bool = False) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # first: the others may wait
     cur.execute("PRAGMA mmap_size=0")  # no mmap: a file truncated underneath would raise SIGBUS

@@ -187,7 +187,10 @@ def _adopt_gallery_id(db: Database, candidate: str) -> str:
     except IntegrityError:  # another process inserted its id between our read and write
         pass
     with db() as s:
-        return str(s.get(StoreMeta, GALLERY_ID_KEY).value["id"])
+        row = s.get(StoreMeta, GALLERY_ID_KEY)
+        if row is None:  # only if another process deleted it in between
+            raise GalleryError(f"{db.label} lost its gallery id while it was being stored")
+        return str(row.value["id"])
 
 
 def _max_number(folder: Path, prefix: str) -> int:
@@ -214,7 +217,8 @@ def reserve_ids(db: Database, layout: GalleryLayout, max_index_id: int) -> None:
     used = {"videos": _max_number(layout.crops, ""),
             "tracklets": max(_max_number(layout.clips, "tracklet_"), max_index_id)}
     with db() as s:
-        seq = dict(s.execute(text("SELECT name, seq FROM sqlite_sequence")).all())
+        seq: dict[str, int | None] = {name: n for name, n in s.execute(
+            text("SELECT name, seq FROM sqlite_sequence")).all()}
     todo = {table: n for table, n in used.items() if n > int(seq.get(table) or 0)}
     if not todo:
         return

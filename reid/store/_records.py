@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ class AuditEntry:
     id: int
     actor: str
     action: str
-    details: dict
+    details: dict[str, Any]
     created_at: dt.datetime
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from reid.store._db import Database
@@ -15,7 +15,7 @@ __all__ = ["CHUNK", "GalleryContext", "chunks"]
 CHUNK = 500  # ids per SQL IN (...) list; SQLite allows 999 bound variables on old builds
 
 
-def chunks(values: Sequence[int], size: int = CHUNK) -> Iterator[list[int]]:
+def chunks(values: Iterable[int], size: int = CHUNK) -> Iterator[list[int]]:
     """``values`` as lists of at most ``size`` ints (for SQL ``IN`` lists)."""
     values = [int(v) for v in values]
     for i in range(0, len(values), size):

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ class Store:
 
     # ---------------------------------------------------------------- fingerprint
     @property
-    def fingerprint(self) -> dict | None:
+    def fingerprint(self) -> dict[str, Any] | None:
         """The embedder fingerprint of the gallery's descriptors (None before the first)."""
         return self.vectors.fingerprint
 
@@ -175,11 +176,11 @@ class Store:
         """The vector index (None until the first descriptors are stored)."""
         return self.vectors.index
 
-    def check_fingerprint(self, fingerprint: dict) -> dict | None:
+    def check_fingerprint(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         """See ``Vectors.check_fingerprint``."""
         return self.vectors.check_fingerprint(fingerprint)
 
-    def reset_index(self, new_fingerprint: dict, *, actor: str = "system") -> int:
+    def reset_index(self, new_fingerprint: dict[str, Any], *, actor: str = "system") -> int:
         """Start re-indexing: clear all descriptors and the index, record ``new_fingerprint``.
 
         Afterwards ``tracklets_without_descriptor()`` lists what to re-embed and
@@ -199,7 +200,7 @@ class Store:
         return n
 
     def set_descriptors(self, ids: Sequence[int], descriptors: np.ndarray,
-                        fingerprint: dict) -> None:
+                        fingerprint: dict[str, Any]) -> None:
         """See ``Vectors.set_descriptors``."""
         self.vectors.set_descriptors(ids, descriptors, fingerprint)
 
@@ -273,7 +274,7 @@ class Store:
 
     # ---------------------------------------------------- operations across parts
     def add_tracklets(self, video_id: int, tracklets: Sequence[TrackletRecord],
-                      descriptors: np.ndarray, fingerprint: dict, *,
+                      descriptors: np.ndarray, fingerprint: dict[str, Any], *,
                       mark_done: bool = True) -> list[int]:
         """Store a video's tracklets with their descriptors in one transaction, then index them.
 
@@ -330,7 +331,7 @@ class Store:
         logger.info("deleted video %d with %d tracklets", video_id, len(ids))
         return len(ids)
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """Counts and index state: cameras, videos per status, tracklets (in all, per camera name,
         per video id), vectors, index kind, fingerprint and data dir."""
         out = self.catalogue.counts()
@@ -348,7 +349,7 @@ class Store:
         """See ``Annotations.get_feedback``."""
         return self.annotations.get_feedback(tracklet_id)
 
-    def log_action(self, actor: str, action: str, details: dict | None = None) -> None:
+    def log_action(self, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
         """See ``Annotations.log_action``."""
         self.annotations.log_action(actor, action, details)
 

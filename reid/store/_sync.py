@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ _MAX_META_BYTES = 1 << 20  # vectors.json is a few hundred bytes
 _REBUILD_SHARE = 0.5
 
 
-def read_index_meta(path: Path) -> dict | None:
+def read_index_meta(path: Path) -> dict[str, Any] | None:
     """``vectors.json`` as a dict, or None when missing or unreadable."""
     path = Path(path)
     try:
@@ -42,7 +43,7 @@ def configured_index_kind(data_dir: str | Path) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def write_index_files(index: VectorIndex, fingerprint: dict | None, index_path: Path,
+def write_index_files(index: VectorIndex, fingerprint: dict[str, Any] | None, index_path: Path,
                       meta_path: Path, gallery_id: str | None = None) -> None:
     """Save ``vectors.faiss`` and then ``vectors.json``, both atomically.
 
@@ -61,7 +62,7 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _checksum_problem(index_path: Path, meta: dict) -> str | None:
+def _checksum_problem(index_path: Path, meta: dict[str, Any]) -> str | None:
     """Why ``index_path`` does not match the size and sha256 in ``meta`` (None: it matches). The
     size is compared first; the hash streams the file. An index without a recorded checksum
     (an older version's, or an edited ``vectors.json``) cannot be trusted either."""
@@ -76,7 +77,7 @@ def _checksum_problem(index_path: Path, meta: dict) -> str | None:
     return None
 
 
-def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: IndexConfig,
+def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict[str, Any], config: IndexConfig,
                   report: RepairReport, gallery_id: str | None = None) -> VectorIndex | None:
     meta = read_index_meta(meta_path)
     if not index_path.is_file():
@@ -122,7 +123,7 @@ def _load_or_none(index_path: Path, meta_path: Path, fingerprint: dict, config: 
 def sync_index(
     index_path: Path,
     meta_path: Path,
-    fingerprint: dict | None,
+    fingerprint: dict[str, Any] | None,
     config: IndexConfig,
     db_ids: np.ndarray,
     fetch: Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]],

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -35,7 +36,7 @@ class FingerprintMismatchError(ValueError):
     """Descriptors from another embedder than the gallery's; re-embedding is explicit."""
 
 
-def fingerprint_text(fp: dict) -> str:
+def fingerprint_text(fp: dict[str, Any]) -> str:
     """A fingerprint as canonical JSON (for comparing and for messages)."""
     return json.dumps(fp, sort_keys=True)
 
@@ -78,7 +79,7 @@ class Vectors:
 
     # ---------------------------------------------------------------- fingerprint
     @property
-    def fingerprint(self) -> dict | None:
+    def fingerprint(self) -> dict[str, Any] | None:
         """The embedder fingerprint of the gallery's descriptors (None before the first)."""
         with self._ctx.db() as s:
             row = s.get(StoreMeta, _FP_KEY)
@@ -89,7 +90,7 @@ class Vectors:
         """The vector index (None until the first descriptors are stored)."""
         return self._index
 
-    def check_fingerprint(self, fingerprint: dict) -> dict | None:
+    def check_fingerprint(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         """Return the gallery's fingerprint (None when empty) if ``fingerprint`` may be added.
 
         Raises:
@@ -107,7 +108,7 @@ class Vectors:
         return current
 
     @staticmethod
-    def record_fingerprint(s: Session, fingerprint: dict) -> None:
+    def record_fingerprint(s: Session, fingerprint: dict[str, Any]) -> None:
         """Record ``fingerprint`` in session ``s`` when the gallery has none yet."""
         if s.get(StoreMeta, _FP_KEY) is None:
             s.add(StoreMeta(key=_FP_KEY, value=dict(fingerprint)))
@@ -165,25 +166,28 @@ class Vectors:
                        "%s; run `reid reindex` to re-embed them from their crops", ids[:20],
                        self._ctx.db.label, "" if self._ctx.read_only else " and were cleared")
 
-    def _descriptor_blobs(self, keys: Sequence[int]) -> dict[int, bytes]:
+    def _descriptor_blobs(self, keys: Iterable[int]) -> dict[int, bytes]:
         found: dict[int, bytes] = {}
         with self._ctx.db() as s:
             for part in chunks(keys):
-                found.update(s.execute(select(Tracklet.id, Tracklet.descriptor).where(
-                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all())
+                rows = s.execute(select(Tracklet.id, Tracklet.descriptor).where(
+                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all()
+                found.update((key, blob) for key, blob in rows if blob is not None)
         return found
 
-    def save(self, fingerprint: dict | None) -> None:
+    def save(self, fingerprint: dict[str, Any] | None) -> None:
         """Save the in-memory index; a failing disk becomes ``GalleryError`` (the database,
         already committed, stays the truth and the next opening repairs the file)."""
         layout = self._ctx.layout
+        if self._index is None:
+            raise RuntimeError("no vector index to save")
         try:
             write_index_files(self._index, fingerprint, layout.index, layout.index_meta,
                               self._ctx.gallery_id)
         except OSError as exc:
             raise file_error(exc, layout.index, "writing the vector index") from exc
 
-    def add(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict) -> None:
+    def add(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict[str, Any]) -> None:
         """Index unit descriptors ``x`` ``(N, D)`` under ``ids`` (already committed) and save."""
         self._require_checked()
         if self._index is None:
@@ -200,21 +204,21 @@ class Vectors:
 
     # ------------------------------------------------------------ re-embedding
     @staticmethod
-    def clear_descriptors(s: Session, new_fingerprint: dict) -> int:
+    def clear_descriptors(s: Session, new_fingerprint: dict[str, Any]) -> int:
         """In session ``s``: clear every descriptor and record ``new_fingerprint``; returns the
         number of tracklets to re-embed."""
         s.execute(update(Tracklet).values(descriptor=None))
         s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
         return int(s.scalar(select(func.count(Tracklet.id))) or 0)
 
-    def start_empty(self, fingerprint: dict) -> None:
+    def start_empty(self, fingerprint: dict[str, Any]) -> None:
         """Replace the index by an empty one for ``fingerprint`` and save it."""
         self._index = VectorIndex(int(fingerprint["dim"]), self.config)
         self._checked = True
         self.save(dict(fingerprint))
 
     def set_descriptors(self, ids: Sequence[int], descriptors: np.ndarray,
-                        fingerprint: dict) -> None:
+                        fingerprint: dict[str, Any]) -> None:
         """Store (re-)computed descriptors ``(N, D)`` for existing tracklets and index them.
 
         Used after ``reset_index``; ids that already have a descriptor are refused.
@@ -261,7 +265,7 @@ class Vectors:
                                f"{self._ctx.db.label} are damaged: run `reid reindex` to "
                                "re-embed them from their crops, or restore the database from a "
                                "backup")
-        return np.stack(vectors)
+        return np.stack([v for v in vectors if v is not None])  # none is None (checked above)
 
     # ------------------------------------------------------------------ search
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,7 +278,7 @@ class Vectors:
                         np.full((len(q), k), -1, np.int64))
             return self._index.search(queries, k)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """``vectors`` (count) and ``index_kind`` (None before the first descriptors)."""
         return {"vectors": 0 if self._index is None else self._index.ntotal,
                 "index_kind": None if self._index is None else self._index.kind}

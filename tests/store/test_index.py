@@ -219,3 +219,18 @@ def test_a_damaged_centre_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(IndexFileError):
         VectorIndex.load(path)
+
+
+def test_id_map_ids_reads_the_ids_of_a_loaded_idmap_and_refuses_other_structures(tmp_path):
+    """``faiss.read_index`` returns the concrete ``IndexIDMap2``, whose ids ``id_map_ids`` lists;
+    any other structure is a clear TypeError rather than a missing attribute."""
+    from reid.store.index.base import as_id_map, id_map_ids
+
+    m = faiss.IndexIDMap2(faiss.IndexFlatIP(8))
+    m.add_with_ids(_unit(5, 8), np.array([7, 3, 11, 2, 40], np.int64))
+    faiss.write_index(m, str(tmp_path / "m.faiss"))
+    loaded = faiss.read_index(str(tmp_path / "m.faiss"))
+    assert id_map_ids(loaded).tolist() == [7, 3, 11, 2, 40]
+    assert as_id_map(loaded) is loaded
+    with pytest.raises(TypeError, match="IndexIDMap2"):
+        id_map_ids(faiss.IndexFlatIP(8))

@@ -16,7 +16,7 @@ import numpy as np
 
 from reid.store.index.config import IndexConfig
 
-__all__ = ["KindIndex", "as_ids", "id_map_ids", "pad_results"]
+__all__ = ["KindIndex", "as_ids", "as_id_map", "id_map_ids", "pad_results"]
 
 
 def as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
@@ -24,9 +24,17 @@ def as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
 
 
+def as_id_map(index: faiss.Index) -> faiss.IndexIDMap:
+    """``index`` as the ``IndexIDMap2`` it is (``faiss.read_index`` returns the concrete class);
+    raises ``TypeError`` for any other structure."""
+    if not isinstance(index, faiss.IndexIDMap):
+        raise TypeError(f"expected an IndexIDMap2, got {type(index).__name__}")
+    return index
+
+
 def id_map_ids(index: faiss.Index) -> np.ndarray:
     """The ids of an ``IndexIDMap2``, ``(N,)`` int64 in storage order."""
-    return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
+    return faiss.vector_to_array(as_id_map(index).id_map).astype(np.int64, copy=False)
 
 
 def pad_results(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ import os
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import faiss
 import numpy as np
@@ -41,7 +41,7 @@ class IndexFile:
         sha256: the file's sha256 (hex) when computed while reading, else None.
     """
 
-    header: dict
+    header: dict[str, Any]
     parts: list[faiss.Index]
     proj: np.ndarray | None
     centre: np.ndarray | None
@@ -56,7 +56,8 @@ def write_index_file(path: str | Path, *, kind: str, dim: int, parts: list[faiss
     sizes = []
     for part in parts:  # a counting pass: the header lists the sizes before the data
         counter = [0]
-        faiss.write_index(part, faiss.PyCallbackIOWriter(
+        # faiss stubs lack PyCallbackIOWriter/PyCallbackIOReader (faiss/python/__init__.py has them)
+        faiss.write_index(part, faiss.PyCallbackIOWriter(  # type: ignore[attr-defined]
             lambda b, c=counter: c.__setitem__(0, c[0] + len(b)) or len(b)))
         sizes.append(counter[0])
     proj_shape = None if proj is None else list(proj.shape)
@@ -72,8 +73,8 @@ def write_index_file(path: str | Path, *, kind: str, dim: int, parts: list[faiss
             return f.write(b)
 
         out(_MAGIC + struct.pack("<I", len(header)) + header)
-        for part in parts:
-            faiss.write_index(part, faiss.PyCallbackIOWriter(out))
+        for part in parts:  # faiss stubs lack PyCallbackIOWriter
+            faiss.write_index(part, faiss.PyCallbackIOWriter(out))  # type: ignore[attr-defined]
         if proj is not None:
             out(np.ascontiguousarray(proj, np.float32).tobytes())
         if centre is not None:
@@ -95,7 +96,7 @@ def read_index_file(path: str | Path, *, digest: bool = True) -> IndexFile:
         raise IndexFileError(f"cannot read vector index {path}: {exc}") from exc
     try:
         with f:
-            reader = _HashingReader(f) if digest else f
+            reader: _Reader = _HashingReader(f) if digest else f
             header, blobs, proj, centre = _read_parts(reader, os.fstat(f.fileno()).st_size)
             while digest and reader.read(1 << 20):  # trailing bytes count in the checksum
                 pass
@@ -103,6 +104,14 @@ def read_index_file(path: str | Path, *, digest: bool = True) -> IndexFile:
         raise IndexFileError(f"vector index {path} is corrupt ({exc})") from exc
     sha = reader.hexdigest() if isinstance(reader, _HashingReader) else None
     return IndexFile(header, blobs, proj, centre, sha)
+
+
+class _Reader(Protocol):
+    """What reading an index file needs of a binary file."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def tell(self) -> int: ...
 
 
 class _HashingReader:
@@ -124,8 +133,8 @@ class _HashingReader:
         return self._sha.hexdigest()
 
 
-def _read_parts(f: BinaryIO, file_size: int
-                ) -> tuple[dict, list[faiss.Index], np.ndarray | None, np.ndarray | None]:
+def _read_parts(f: _Reader, file_size: int
+                ) -> tuple[dict[str, Any], list[faiss.Index], np.ndarray | None, np.ndarray | None]:
     """Header, FAISS parts, projection and centre of an index file, streamed (see
     ``write_index_file``)."""
     if f.read(8) != _MAGIC:
@@ -141,7 +150,8 @@ def _read_parts(f: BinaryIO, file_size: int
     blobs = []
     for size in header["sizes"]:
         end = f.tell() + size
-        blobs.append(faiss.read_index(faiss.PyCallbackIOReader(
+        # faiss stubs lack PyCallbackIOReader
+        blobs.append(faiss.read_index(faiss.PyCallbackIOReader(  # type: ignore[attr-defined]
             lambda n, e=end: f.read(max(0, min(n, e - f.tell()))))))
         if f.tell() != end:
             raise ValueError("a part has the wrong length")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from reid.store.index.base import KindIndex, id_map_ids
+from reid.store.index.base import KindIndex, as_id_map, id_map_ids
 from reid.store.index.config import IndexConfig
 
 __all__ = ["FlatIndex"]
@@ -52,7 +52,9 @@ class FlatIndex(KindIndex):
         return int(self.main.remove_ids(faiss.IDSelectorBatch(present)))
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        inner = faiss.downcast_index(self.main.index)
+        inner = faiss.downcast_index(as_id_map(self.main).index)
+        if not isinstance(inner, faiss.IndexFlat):
+            raise TypeError(f"flat index holds {type(inner).__name__}, not IndexFlatIP")
         n = self.ntotal
         xb = faiss.rev_swig_ptr(inner.get_xb(), n * self.dim).reshape(n, self.dim)
         sims = q @ xb.T  # (Q, N): one BLAS call, multi-threaded even for Q == 1

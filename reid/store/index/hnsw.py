@@ -53,5 +53,7 @@ class HnswIndex(KindIndex):
         self.main.add_with_ids(x, keys)
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        params = faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, k))
+        # faiss stubs lack SearchParametersHNSW
+        params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+            efSearch=max(self.config.hnsw_ef_search, k))
         return self.main.search(q, k, params=params)

@@ -23,11 +23,15 @@ class HnswSqIndex(CodedIndex):
     @classmethod
     def new_main(cls, kind: str, coded: np.ndarray, config: IndexConfig,
                  n_total: int) -> faiss.Index:
-        main = faiss.IndexHNSWSQ(coded.shape[1], faiss.ScalarQuantizer.QT_8bit, config.hnsw_m,
-                                 faiss.METRIC_INNER_PRODUCT)
+        # faiss stubs list only the (d, ScalarQuantizer, M) overload, not (d, QuantizerType, M)
+        main = faiss.IndexHNSWSQ(coded.shape[1], faiss.ScalarQuantizer.QT_8bit,  # type: ignore[arg-type]
+                                 config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         main.hnsw.efConstruction = config.hnsw_ef_construction
         main.train(coded)
         return faiss.IndexIDMap2(main)
 
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
-        return faiss.SearchParametersHNSW(efSearch=max(self.config.hnsw_ef_search, kc))
+        # faiss stubs lack SearchParametersHNSW
+        params: faiss.SearchParameters = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
+            efSearch=max(self.config.hnsw_ef_search, kc))
+        return params

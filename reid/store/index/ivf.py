@@ -39,6 +39,7 @@ class IvfIndex(CodedIndex):
         d = coded.shape[1]
         nlist = _nlist(config, n_total)
         quantizer = faiss.IndexFlatIP(d)
+        ivf: faiss.IndexIVF
         if kind == "ivfpq":
             if d % config.pq_m:
                 raise ValueError(f"pq_m={config.pq_m} must divide the indexed dimension {d}")
@@ -50,7 +51,8 @@ class IvfIndex(CodedIndex):
         ivf.train(coded)
         ivf.nprobe = min(config.ivf_nprobe, nlist)
         if config.refine == "none":
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by id
+            # reconstruct by id; faiss stubs lack the DirectMap class and its Type constants
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # type: ignore[attr-defined]
         return ivf
 
     def ids(self) -> np.ndarray:
@@ -58,6 +60,8 @@ class IvfIndex(CodedIndex):
             return id_map_ids(self.refine)
         ivf = faiss.extract_index_ivf(self.main)
         inv = ivf.invlists
+        if inv is None:
+            raise RuntimeError(f"{self.kind} index has no inverted lists")
         parts = [faiss.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy()
                  for i in range(ivf.nlist) if inv.list_size(i)]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
@@ -73,7 +77,9 @@ class IvfIndex(CodedIndex):
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
         ivf = faiss.extract_index_ivf(self.main)
         ivf.parallel_mode = 1 if few else 0
-        return faiss.SearchParametersIVF(nprobe=min(self.config.ivf_nprobe, ivf.nlist))
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(self.config.ivf_nprobe, ivf.nlist)
+        return params
 
     def wants_retrain(self, n: int) -> bool:
         """True when, with automatic list counts, ``sqrt(n)`` calls for twice the lists; then

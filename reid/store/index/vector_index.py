@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from reid.store.index.base import KindIndex, as_ids
 from reid.store.index.config import IndexConfig
@@ -81,6 +83,12 @@ def _as_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError("vectors contain NaN or infinity")
     return x
+
+
+def _unit_rows(x: np.ndarray) -> npt.NDArray[np.float32]:
+    """``x`` ``(N, D)`` with each row L2-normalised, float32."""
+    norms: np.ndarray = np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.asarray(x / norms, dtype=np.float32)
 
 
 class VectorIndex:
@@ -119,7 +127,7 @@ class VectorIndex:
         """All ids in the index, ``(N,)`` int64 (storage order for flat/HNSW and refined IVF)."""
         return self.backend.ids()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Kind in use, configured kind, size and dimension, for logs and ``vectors.json``."""
         return {"kind": self.kind, "configured_kind": self.config.kind, "dim": self.dim,
                 "count": self.ntotal, "centred_on": self.centre_count}
@@ -131,7 +139,7 @@ class VectorIndex:
         if self.centre is None:
             return x
         x = x - self.centre
-        return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return _unit_rows(x)
 
     def _uncentre(self, y: np.ndarray) -> np.ndarray:
         """The unit descriptors ``x`` whose prepared form is ``y`` (``(N, D)``): ``x = c + t y``
@@ -142,7 +150,7 @@ class VectorIndex:
         cy = y.astype(np.float64) @ c
         t = -cy + np.sqrt(np.maximum(cy * cy + 1.0 - float(c @ c), 0.0))
         x = c[None, :] + t[:, None] * y
-        return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return _unit_rows(x)
 
     def reconstruct(self, ids: np.ndarray | list[int]) -> np.ndarray:
         """Stored (prepared: centred, unit) vectors for ``ids``, ``(N, D)`` float32 (approximate
