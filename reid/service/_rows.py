@@ -18,7 +18,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class CachedGallery:
         return self.store.index
 
     @property
-    def fingerprint(self) -> dict | None:
+    def fingerprint(self) -> dict[str, Any] | None:
         return self.store.fingerprint
 
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reid.service.names import EXPORT_FORMATS  # noqa: F401 (the formats written here; service reads it)
+from reid.service.names import EXPORT_FORMATS as EXPORT_FORMATS  # the formats written here
 from reid.service.types import Match, SearchResponse
 from reid.untrusted import csv_cell, printable, safe_filename
 

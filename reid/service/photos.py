@@ -63,8 +63,8 @@ def load_photo(path: str | Path, *, max_bytes: int = MAX_PHOTO_BYTES,
                 if im.format == "JPEG":
                     im.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8 scale
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
-                rgb = im.convert("RGB")
+                upright = ImageOps.exif_transpose(im) or im
+                rgb = upright.convert("RGB")
                 rgb.thumbnail((work_side, work_side))
                 return np.asarray(rgb, dtype=np.uint8).copy()
     except PhotoRejectedError:

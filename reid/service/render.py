@@ -24,10 +24,10 @@ def _box_at(frames: np.ndarray, boxes_xyxy: np.ndarray, index: int) -> np.ndarra
         return None
     j = int(np.searchsorted(frames, index))
     if frames[j] == index:
-        return boxes_xyxy[j]
+        return np.asarray(boxes_xyxy[j])
     a, b = j - 1, j
     w = (index - frames[a]) / max(1, frames[b] - frames[a])
-    return (1 - w) * boxes_xyxy[a] + w * boxes_xyxy[b]
+    return np.asarray((1 - w) * boxes_xyxy[a] + w * boxes_xyxy[b])
 
 
 def _draw(image_bgr: np.ndarray, box: np.ndarray | None, label: str) -> np.ndarray:
@@ -106,7 +106,7 @@ def _open_writer(out_stem: Path, fps: float, size: tuple[int, int]) -> tuple[cv2
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     for fourcc, suffix in CLIP_CODECS:
         path = out_stem.with_suffix(suffix)
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
         if writer.isOpened():
             return writer, path
         writer.release()

@@ -70,6 +70,11 @@ class IndexJobSpec:
     actor: str = "cli"
 
 
+Message = tuple[Any, ...]
+"""What parent and child send each other: ``(kind, *values)``; ``kind`` is ``"ready"``,
+``"fatal"``, ``"progress"``, ``"report"`` or ``"error"`` (``"died"``/``"timeout"`` are made up
+by the parent)."""
+
 ServiceFactory = Callable[[], Any]
 """A picklable callable building the ``ReidService`` the child indexes with (same settings)."""
 
@@ -84,6 +89,14 @@ def describe_exit(exitcode: int | None) -> str:
         except ValueError:
             return f"signal {-exitcode}"
     return f"exit code {exitcode}"
+
+
+def _as_message(received: object) -> Message:
+    """A message from the other side; anything but a non-empty tuple counts as ``("died",)``."""
+    if isinstance(received, tuple) and received:
+        return received
+    logger.error("the indexing worker sent %r, not a message", type(received).__name__)
+    return ("died",)
 
 
 class IndexWorker:
@@ -132,8 +145,10 @@ class IndexWorker:
                 # KeyboardInterrupt or a crash: never leave a child running a half-done job.
                 self._stop(kill=True)
                 raise
-        if kind == "error":
+        if kind == "error" and isinstance(value, BaseException):
             raise value
+        if not isinstance(value, IndexReport):
+            raise WorkerError(f"the indexing worker answered {type(value).__name__}, not a report")
         return value
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -187,7 +202,7 @@ class IndexWorker:
                 self._reap()
                 raise WorkerError(f"the indexing worker could not start: {message[1]}")
 
-    def _wait_report(self, conn: Connection, progress: ProgressFn | None) -> tuple[str, Any]:
+    def _wait_report(self, conn: Connection, progress: ProgressFn | None) -> tuple[str, object]:
         """``("report", IndexReport)`` or ``("error", exception raised in the child)``."""
         while True:
             message = self._receive(conn, time.monotonic() + self._stall_timeout_s)
@@ -207,18 +222,18 @@ class IndexWorker:
             elif kind in ("report", "error"):
                 return kind, message[1]
 
-    def _receive(self, conn: Connection, deadline: float) -> tuple:
+    def _receive(self, conn: Connection, deadline: float) -> Message:
         """The next message; ``("died",)`` when the child died, ``("timeout",)`` when nothing
         came before ``deadline``."""
         while time.monotonic() < deadline:
             try:
                 if conn.poll(0.2):
-                    return conn.recv()
+                    return _as_message(conn.recv())
             except (EOFError, OSError):
                 return ("died",)
             if self._process is None or not self._process.is_alive():
                 try:
-                    return conn.recv() if conn.poll(0) else ("died",)
+                    return _as_message(conn.recv()) if conn.poll(0) else ("died",)
                 except (EOFError, OSError):
                     return ("died",)
         return ("timeout",)
@@ -299,7 +314,7 @@ def _exit_with_parent(poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="reid-worker-parent-watch", daemon=True).start()
 
 
-def _send(conn: Connection, message: tuple) -> None:
+def _send(conn: Connection, message: Message) -> None:
     try:
         conn.send(message)
     except OSError:  # the parent is gone (BrokenPipeError): nobody wants this job any more
