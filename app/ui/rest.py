@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.routing import Match
 
 from app.ui.guard import basic_credentials, clip, credentials_ok
+from app.ui.service_api import UiService
 from reid.service.types import SearchRequest, SearchResponse, ServiceStatus
 from reid.store import GalleryError, TrackletInfo
 
@@ -217,7 +218,7 @@ def _validation_message(exc: RequestValidationError) -> str:
 class _Api:
     """The endpoint functions, bound to one service and one worker-thread limiter."""
 
-    def __init__(self, service: Any, search_threads: int) -> None:
+    def __init__(self, service: UiService, search_threads: int) -> None:
         self.service = service
         self.search_limiter = anyio.CapacityLimiter(search_threads)
         self.browse_limiter = anyio.CapacityLimiter(_BROWSE_THREADS)
@@ -288,7 +289,7 @@ class _Api:
                                             search=True))
 
 
-def add_api(app: FastAPI, service: Any, *, auth: tuple[str, str] | None, loopback_only: bool,
+def add_api(app: FastAPI, service: UiService, *, auth: tuple[str, str] | None, loopback_only: bool,
             search_threads: int = 1) -> None:
     """Add the ``/api/v1`` routes and their JSON error handlers to ``app``.
 

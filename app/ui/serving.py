@@ -254,8 +254,10 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     import gradio as gr
     from fastapi import FastAPI
 
-    from app.ui.layout import UiConfig, build_app, upload_space
+    from app.ui.config import UiConfig
+    from app.ui.layout import build_app
     from app.ui.rest import add_api
+    from app.ui.tab_ingest import upload_space
 
     config = UiConfig(max_upload_bytes=options.max_upload_bytes,
                       archive_roots=tuple(Path(r).resolve() for r in options.archive_roots),
