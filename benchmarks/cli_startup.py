@@ -1,10 +1,11 @@
 """How long the ``reid`` command line takes to answer: each command run ``--runs`` times, each in a
 fresh process with the offline environment; median and max wall-clock seconds.
 
-Commands: ``reid --help``, ``reid models``, ``reid status`` on an empty gallery (a new temporary
-folder each run) and ``reid serve --host 0.0.0.0`` without ``--auth`` (refused before anything is
-loaded; its exit code 1 is expected). With ``--importtime`` it also prints the modules that took
-longest to import in one run of each command (``python -X importtime``, cumulative microseconds).
+Commands: ``reid --help``, ``reid models``, ``reid status`` and ``reid videos`` on an empty
+gallery (a new temporary folder each run) and ``reid serve --host 0.0.0.0`` without ``--auth``
+(refused before anything is loaded; its exit code 1 is expected). With ``--importtime`` it also
+prints the modules that took longest to import in one run of each command (``python -X
+importtime``, cumulative microseconds).
 
     .venv/bin/python benchmarks/cli_startup.py
     .venv/bin/python benchmarks/cli_startup.py --runs 5 --importtime --json out.json
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[list[str], int]] = {
     "help": (["--help"], 0),
     "models": (["models"], 0),
     "status": (["status", "--data-dir", "{data}"], 0),
+    "videos": (["videos", "--data-dir", "{data}"], 0),
     "serve-refused": (["serve", "--host", "0.0.0.0"], 1),
 }
 

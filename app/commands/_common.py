@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from reid.untrusted import printable
 
 __all__ = ["SafeLogFormatter", "UserError", "build_service_from_args", "format_seconds", "parse_time",
-           "printable", "progress_bar", "say"]
+           "open_store", "printable", "progress_bar", "say"]
 
 
 class UserError(Exception):
@@ -55,6 +55,21 @@ def build_service_from_args(args: argparse.Namespace):
     from app.settings import Settings
 
     return build_service(Settings.from_sources(args))
+
+
+def open_store(settings: Any) -> Any:
+    """The gallery of ``settings`` (an ``app.settings.Settings``), opened as the composition root
+    opens it (the index kind: ``--index``, else the gallery's own, else flat) but without building
+    any model: for the commands that only read the gallery (``reid status``, ``reid videos``).
+    Returns a ``reid.store.Store``; close it (``with``)."""
+    from reid.store import IndexConfig, Store, configured_index_kind
+
+    kind = settings.index or configured_index_kind(settings.data_dir) or "flat"
+    store = Store.open(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind))
+    if store.repair_report.changed:
+        logging.getLogger(__name__).warning("vector index repaired on open: %s",
+                                            "; ".join(store.repair_report.actions))
+    return store
 
 
 @contextmanager

@@ -1,11 +1,14 @@
-"""``reid videos``: the indexed videos with their ids, cameras and status."""
+"""``reid videos``: the indexed videos with their ids, cameras and status.
+
+Read from the gallery alone (``reid.store``): no model is built, so no torch is loaded.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from app.commands._common import build_service_from_args, format_seconds, printable, say
-from app.settings import add_settings_arguments
+from app.commands._common import format_seconds, open_store, printable, say
+from app.settings import Settings, add_settings_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,12 +18,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    service = build_service_from_args(args)
-    videos = service.list_videos()
+    with open_store(Settings.from_sources(args)) as store:
+        videos = store.list_videos()
+        counts = store.stats()["tracklets_per_video"] if videos else {}
+        data_dir = store.data_dir
     if not videos:
-        say(f"no videos in {service.data_dir}")
+        say(f"no videos in {data_dir}")
         return 0
-    counts = service.store.stats()["tracklets_per_video"]
     say(f"{'id':>5}  {'camera':<16}{'status':<10}{'length':>9}{'tracklets':>10}  path")
     for v in videos:
         n = counts.get(v.id, 0)

@@ -28,13 +28,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from reid.embed.base import Embedder, make_fingerprint
+from reid.adapt.describe import HEAD_FORMAT, HEAD_VERSION, site_head_fingerprint
+from reid.embed.base import Embedder
 from reid.embed.preprocess import l2_normalize
 
 logger = logging.getLogger(__name__)
 
-HEAD_FORMAT = "reid-site-head"
-HEAD_VERSION = 1
+__all__ = ["HEAD_FORMAT", "HEAD_VERSION", "SiteHeadEmbedder", "load_head", "refine_projection",
+           "save_head", "whitening_projection"]
 
 
 def whitening_projection(crop_descriptors: Sequence[np.ndarray], shrinkage: float = 1.0) -> np.ndarray:
@@ -155,9 +156,7 @@ class SiteHeadEmbedder:
         self.kind = base.kind
         self.dim = base.dim
         self.is_fallback = base.is_fallback
-        fp = base.fingerprint
-        self.fingerprint = make_fingerprint(self.name, f"{fp['weights']}+site:{head_id}", self.dim,
-                                            {**fp["preprocess"], "site_head": head_id})
+        self.fingerprint = site_head_fingerprint(base.fingerprint, head_id, self.name, self.dim)
 
     @classmethod
     def from_file(cls, base: Embedder, path: str | Path) -> SiteHeadEmbedder:

