@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from reid.store._models import AuditLog, Feedback, Tracklet
+from reid.store._models import AuditRow, FeedbackRow, TrackletRow
 from reid.store._records import AuditEntry
 from reid.store._shared import GalleryContext, chunks
 
@@ -33,9 +33,9 @@ class Annotations:
         self._ctx.require_writable()
         with self._ctx.db.begin() as s:
             for tid in (query_id, candidate_id):
-                if s.get(Tracklet, tid) is None:
+                if s.get(TrackletRow, tid) is None:
                     raise KeyError(f"no tracklet with id {tid}")
-            fb = Feedback(query_tracklet_id=query_id, candidate_tracklet_id=candidate_id,
+            fb = FeedbackRow(query_tracklet_id=query_id, candidate_tracklet_id=candidate_id,
                           same=bool(same), actor=actor)
             s.add(fb)
             s.flush()
@@ -45,9 +45,9 @@ class Annotations:
         """``(confirmed, rejected)`` tracklet ids judged against ``tracklet_id`` (either side of
         the pair; the latest verdict on a pair wins)."""
         with self._ctx.db() as s:
-            rows = s.execute(select(Feedback).where(or_(
-                Feedback.query_tracklet_id == tracklet_id,
-                Feedback.candidate_tracklet_id == tracklet_id)).order_by(Feedback.id)).scalars()
+            rows = s.execute(select(FeedbackRow).where(or_(
+                FeedbackRow.query_tracklet_id == tracklet_id,
+                FeedbackRow.candidate_tracklet_id == tracklet_id)).order_by(FeedbackRow.id)).scalars()
             verdict: dict[int, bool] = {}
             for fb in rows:
                 other = (fb.candidate_tracklet_id if fb.query_tracklet_id == tracklet_id
@@ -59,13 +59,13 @@ class Annotations:
     def forget(s: Session, tracklet_ids: Sequence[int]) -> None:
         """Delete, in session ``s``, the feedback naming any of ``tracklet_ids``."""
         for part in chunks(tracklet_ids):
-            s.execute(delete(Feedback).where(or_(Feedback.query_tracklet_id.in_(part),
-                                                 Feedback.candidate_tracklet_id.in_(part))))
+            s.execute(delete(FeedbackRow).where(or_(FeedbackRow.query_tracklet_id.in_(part),
+                                                 FeedbackRow.candidate_tracklet_id.in_(part))))
 
     @staticmethod
     def record(s: Session, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
         """Add an audit entry in session ``s`` (committed with the change it describes)."""
-        s.add(AuditLog(actor=actor, action=action, details=dict(details or {})))
+        s.add(AuditRow(actor=actor, action=action, details=dict(details or {})))
 
     def log_action(self, actor: str, action: str, details: dict[str, Any] | None = None) -> None:
         """Append an audit-log entry (JSON-serialisable ``details``).
@@ -82,9 +82,9 @@ class Annotations:
 
     def audit_entries(self, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The latest audit entries, newest first."""
-        q = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+        q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
         if action is not None:
-            q = q.where(AuditLog.action == action)
+            q = q.where(AuditRow.action == action)
         with self._ctx.db() as s:
             return [AuditEntry(a.id, a.actor, a.action, dict(a.details), a.created_at)
                     for a in s.scalars(q)]

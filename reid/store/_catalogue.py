@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from reid.store._codec import decode_boxes, encode_boxes, encode_descriptor
 from reid.store._errors import GalleryError
-from reid.store._models import Camera, Tracklet, Video, VideoStatus
+from reid.store._models import CameraRow, TrackletRow, VideoRow, VideoStatus
 from reid.store._records import TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._shared import GalleryContext, chunks
 
@@ -37,7 +37,7 @@ class DuplicateVideoError(ValueError):
 def _has_videos() -> Exists:
     """SQL condition: the camera has at least one video (cameras left empty by deletions made
     before empty cameras were removed do not count)."""
-    return select(Video.id).where(Video.camera_id == Camera.id).exists()
+    return select(VideoRow.id).where(VideoRow.camera_id == CameraRow.id).exists()
 
 
 class Catalogue:
@@ -74,9 +74,9 @@ class Catalogue:
     def _camera_id(s: Session, name: str) -> int:
         if not name:
             raise ValueError("camera name must not be empty")
-        cam = s.scalar(select(Camera).where(Camera.name == name))
+        cam = s.scalar(select(CameraRow).where(CameraRow.name == name))
         if cam is None:
-            cam = Camera(name=name)
+            cam = CameraRow(name=name)
             s.add(cam)
             s.flush()
         return cam.id
@@ -85,11 +85,11 @@ class Catalogue:
         """Cameras that have at least one video, as ``(id, name)``, by name."""
         with self._ctx.db() as s:
             return [(c.id, c.name) for c in s.scalars(
-                select(Camera).where(_has_videos()).order_by(Camera.name))]
+                select(CameraRow).where(_has_videos()).order_by(CameraRow.name))]
 
     # --------------------------------------------------------------------- videos
     @staticmethod
-    def _video_info(v: Video) -> VideoInfo:
+    def _video_info(v: VideoRow) -> VideoInfo:
         return VideoInfo(v.id, v.camera_id, v.camera.name, v.path, v.content_hash, v.fps,
                          v.duration_s, v.frame_count, v.start_time, v.status.value, v.error)
 
@@ -108,7 +108,7 @@ class Catalogue:
         if existing is not None:
             raise DuplicateVideoError(existing.id, content_hash)
         with self._ctx.db.begin() as s:  # camera and video together: a camera never stays empty
-            v = Video(camera_id=self._camera_id(s, camera), path=str(path),
+            v = VideoRow(camera_id=self._camera_id(s, camera), path=str(path),
                       content_hash=content_hash, fps=fps, duration_s=duration_s,
                       frame_count=frame_count, start_time=start_time, status=VideoStatus.PENDING)
             s.add(v)
@@ -118,13 +118,13 @@ class Catalogue:
     def find_video(self, content_hash: str) -> VideoInfo | None:
         """The video with this content hash, or None (see ``reid.files.sha256_file``)."""
         with self._ctx.db() as s:
-            v = s.scalar(select(Video).where(Video.content_hash == content_hash))
+            v = s.scalar(select(VideoRow).where(VideoRow.content_hash == content_hash))
             return None if v is None else self._video_info(v)
 
     def get_video(self, video_id: int) -> VideoInfo:
         """One video; raises KeyError if absent."""
         with self._ctx.db() as s:
-            v = s.get(Video, video_id)
+            v = s.get(VideoRow, video_id)
             if v is None:
                 raise KeyError(f"no video with id {video_id}")
             return self._video_info(v)
@@ -132,9 +132,9 @@ class Catalogue:
     def list_videos(self, status: str | None = None) -> list[VideoInfo]:
         """All videos (optionally one status), by id."""
         with self._ctx.db() as s:
-            q = select(Video).order_by(Video.id)
+            q = select(VideoRow).order_by(VideoRow.id)
             if status is not None:
-                q = q.where(Video.status == VideoStatus(status))
+                q = q.where(VideoRow.status == VideoStatus(status))
             return [self._video_info(v) for v in s.scalars(q)]
 
     def update_video(self, video_id: int, *, status: str | None = None,
@@ -146,7 +146,7 @@ class Catalogue:
             raise ValueError(f"cannot update {sorted(set(fields) - allowed)}; allowed: {allowed}")
         self._ctx.require_writable()
         with self._ctx.db.begin() as s:
-            v = s.get(Video, video_id)
+            v = s.get(VideoRow, video_id)
             if v is None:
                 raise KeyError(f"no video with id {video_id}")
             if status is not None:
@@ -157,9 +157,9 @@ class Catalogue:
                 setattr(v, key, value)
 
     @staticmethod
-    def video_for_update(s: Session, video_id: int) -> Video:
+    def video_for_update(s: Session, video_id: int) -> VideoRow:
         """The video row in session ``s``; raises KeyError if absent."""
-        v = s.get(Video, video_id)
+        v = s.get(VideoRow, video_id)
         if v is None:
             raise KeyError(f"no video with id {video_id}")
         return v
@@ -167,19 +167,19 @@ class Catalogue:
     @staticmethod
     def video_tracklet_rows(s: Session, video_id: int) -> list[Row[int, list[str], str | None]]:
         """``(id, crop_paths, thumbnail_path)`` rows of a video's tracklets, in session ``s``."""
-        return list(s.execute(select(Tracklet.id, Tracklet.crop_paths, Tracklet.thumbnail_path)
-                              .where(Tracklet.video_id == video_id)).all())
+        return list(s.execute(select(TrackletRow.id, TrackletRow.crop_paths, TrackletRow.thumbnail_path)
+                              .where(TrackletRow.video_id == video_id)).all())
 
     @staticmethod
-    def delete_video_rows(s: Session, video: Video, tracklet_ids: Sequence[int]) -> None:
+    def delete_video_rows(s: Session, video: VideoRow, tracklet_ids: Sequence[int]) -> None:
         """Delete, in session ``s``, the tracklets, the video and its camera if left empty."""
         for part in chunks(tracklet_ids):
-            s.execute(delete(Tracklet).where(Tracklet.id.in_(part)))
+            s.execute(delete(TrackletRow).where(TrackletRow.id.in_(part)))
         camera_id = video.camera_id
         s.delete(video)
         s.flush()
-        if s.scalar(select(func.count(Video.id)).where(Video.camera_id == camera_id)) == 0:
-            s.execute(delete(Camera).where(Camera.id == camera_id))
+        if s.scalar(select(func.count(VideoRow.id)).where(VideoRow.camera_id == camera_id)) == 0:
+            s.execute(delete(CameraRow).where(CameraRow.id == camera_id))
 
     def delete_files(self, video_id: int,
                      rows: Sequence[Row[int, list[str], str | None]]) -> None:
@@ -195,12 +195,12 @@ class Catalogue:
             shutil.rmtree(video_dir)
 
     # ------------------------------------------------------------------ tracklets
-    def tracklet_row(self, video: Video, t: TrackletRecord, vec: np.ndarray) -> Tracklet:
+    def tracklet_row(self, video: VideoRow, t: TrackletRecord, vec: np.ndarray) -> TrackletRow:
         """A new tracklet row of ``video`` for record ``t`` with unit descriptor ``vec``."""
         frames = np.asarray(t.frames, dtype=np.int64).reshape(-1)
         if frames.size == 0:
             raise ValueError(f"tracklet {t.track_id} has no frames")
-        return Tracklet(
+        return TrackletRow(
             video_id=video.id, camera_id=video.camera_id, track_id=int(t.track_id),
             first_frame=int(frames[0]), last_frame=int(frames[-1]), start_s=float(t.start_s),
             end_s=float(t.end_s), boxes=encode_boxes(frames, t.boxes_xyxy),
@@ -214,27 +214,27 @@ class Catalogue:
         with self._ctx.db() as s:
             for part in chunks(list(np.asarray(ids).reshape(-1))):
                 out.update((t.id, self._info(t, cam, start)) for t, cam, start in
-                           s.execute(self._info_query().where(Tracklet.id.in_(part))).all())
+                           s.execute(self._info_query().where(TrackletRow.id.in_(part))).all())
         return out
 
     def list_tracklets(self, *, video_id: int | None = None, camera: str | None = None,
                        limit: int | None = None, offset: int = 0) -> list[TrackletInfo]:
         """Tracklets by id, optionally of one video or camera, paged with ``limit``/``offset``."""
-        q = self._info_query().order_by(Tracklet.id).offset(offset).limit(limit)
+        q = self._info_query().order_by(TrackletRow.id).offset(offset).limit(limit)
         if video_id is not None:
-            q = q.where(Tracklet.video_id == video_id)
+            q = q.where(TrackletRow.video_id == video_id)
         if camera is not None:
-            q = q.where(Camera.name == camera)
+            q = q.where(CameraRow.name == camera)
         with self._ctx.db() as s:
             return [self._info(t, cam, start) for t, cam, start in s.execute(q).all()]
 
     @staticmethod
-    def _info_query() -> Select[Tracklet, str, dt.datetime | None]:
-        return (select(Tracklet, Camera.name, Video.start_time)
-                .join(Video, Tracklet.video_id == Video.id)
-                .join(Camera, Tracklet.camera_id == Camera.id))
+    def _info_query() -> Select[TrackletRow, str, dt.datetime | None]:
+        return (select(TrackletRow, CameraRow.name, VideoRow.start_time)
+                .join(VideoRow, TrackletRow.video_id == VideoRow.id)
+                .join(CameraRow, TrackletRow.camera_id == CameraRow.id))
 
-    def _info(self, t: Tracklet, camera: str, start: dt.datetime | None) -> TrackletInfo:
+    def _info(self, t: TrackletRow, camera: str, start: dt.datetime | None) -> TrackletInfo:
         root = self._data_dir
         return TrackletInfo(
             t.id, t.video_id, t.camera_id, camera, t.track_id, t.first_frame, t.last_frame,
@@ -245,7 +245,7 @@ class Catalogue:
     def get_boxes(self, tracklet_id: int) -> tuple[np.ndarray, np.ndarray]:
         """``(frames (N,) int64, boxes_xyxy (N, 4) float32 pixels)`` of one tracklet."""
         with self._ctx.db() as s:
-            blob = s.scalar(select(Tracklet.boxes).where(Tracklet.id == tracklet_id))
+            blob = s.scalar(select(TrackletRow.boxes).where(TrackletRow.id == tracklet_id))
         if blob is None:
             raise KeyError(f"no tracklet with id {tracklet_id}")
         try:
@@ -258,15 +258,15 @@ class Catalogue:
     def counts(self) -> dict[str, Any]:
         """Cameras, videos per status, tracklets (in all, per camera name, per video id)."""
         with self._ctx.db() as s:
-            by_status = dict(s.execute(select(Video.status, func.count(Video.id))
-                                       .group_by(Video.status)).all())
-            per_camera = s.execute(select(Camera.name, func.count(Tracklet.id))
-                                   .outerjoin(Tracklet, Tracklet.camera_id == Camera.id)
-                                   .where(_has_videos()).group_by(Camera.name)).all()
-            per_video = s.execute(select(Tracklet.video_id, func.count(Tracklet.id))
-                                  .group_by(Tracklet.video_id)).all()
-            return {"cameras": s.scalar(select(func.count(Camera.id)).where(_has_videos())),
+            by_status = dict(s.execute(select(VideoRow.status, func.count(VideoRow.id))
+                                       .group_by(VideoRow.status)).all())
+            per_camera = s.execute(select(CameraRow.name, func.count(TrackletRow.id))
+                                   .outerjoin(TrackletRow, TrackletRow.camera_id == CameraRow.id)
+                                   .where(_has_videos()).group_by(CameraRow.name)).all()
+            per_video = s.execute(select(TrackletRow.video_id, func.count(TrackletRow.id))
+                                  .group_by(TrackletRow.video_id)).all()
+            return {"cameras": s.scalar(select(func.count(CameraRow.id)).where(_has_videos())),
                     "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
-                    "tracklets": s.scalar(select(func.count(Tracklet.id))),
+                    "tracklets": s.scalar(select(func.count(TrackletRow.id))),
                     "tracklets_per_camera": {name: int(n) for name, n in per_camera},
                     "tracklets_per_video": {int(v): int(n) for v, n in per_video}}

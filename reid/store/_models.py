@@ -82,7 +82,7 @@ class StoreMeta(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-class Camera(Base):
+class CameraRow(Base):
     """A camera (one viewpoint); videos belong to one camera."""
 
     __tablename__ = "cameras"
@@ -91,7 +91,7 @@ class Camera(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Video(Base):
+class VideoRow(Base):
     """A video file, identified by the sha256 of its content."""
 
     __tablename__ = "videos"
@@ -113,12 +113,12 @@ class Video(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    camera: Mapped[Camera] = relationship()
-    tracklets: Mapped[list[Tracklet]] = relationship(
+    camera: Mapped[CameraRow] = relationship()
+    tracklets: Mapped[list[TrackletRow]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True)
 
 
-class Tracklet(Base):
+class TrackletRow(Base):
     """One person's boxes over consecutive frames of one video; its id is the FAISS id."""
 
     __tablename__ = "tracklets"
@@ -138,10 +138,10 @@ class Tracklet(Base):
     descriptor: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    video: Mapped[Video] = relationship(back_populates="tracklets")
+    video: Mapped[VideoRow] = relationship(back_populates="tracklets")
 
 
-class Feedback(Base):
+class FeedbackRow(Base):
     """An operator's verdict on a (query, candidate) pair: the same person or not."""
 
     __tablename__ = "feedback"
@@ -156,7 +156,7 @@ class Feedback(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class AuditLog(Base):
+class AuditRow(Base):
     """Who did what and when (searches, exports, deletions, reindexing)."""
 
     __tablename__ = "audit_log"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from reid.store._codec import decode_descriptor, encode_descriptor
 from reid.store._errors import GalleryError, file_error
-from reid.store._models import StoreMeta, Tracklet
+from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
 from reid.store._shared import GalleryContext, chunks
 from reid.store._sync import sync_index, write_index_files
@@ -120,8 +120,8 @@ class Vectors:
         with self._ctx.lock:
             fp = self.fingerprint
             with self._ctx.db() as s:
-                db_ids = np.array(s.scalars(select(Tracklet.id).where(
-                    Tracklet.descriptor.is_not(None)).order_by(Tracklet.id)).all(), np.int64)
+                db_ids = np.array(s.scalars(select(TrackletRow.id).where(
+                    TrackletRow.descriptor.is_not(None)).order_by(TrackletRow.id)).all(), np.int64)
             layout = self._ctx.layout
             self._index, report = sync_index(layout.index, layout.index_meta, fp, self.config,
                                              db_ids, self._fetch_descriptors,
@@ -161,7 +161,7 @@ class Vectors:
         if not self._ctx.read_only:
             with self._ctx.db.begin() as s:
                 for part in chunks(ids):
-                    s.execute(update(Tracklet).where(Tracklet.id.in_(part)).values(descriptor=None))
+                    s.execute(update(TrackletRow).where(TrackletRow.id.in_(part)).values(descriptor=None))
         logger.warning("tracklets %s have damaged descriptors in %s: they are left out of searches"
                        "%s; run `reid reindex` to re-embed them from their crops", ids[:20],
                        self._ctx.db.label, "" if self._ctx.read_only else " and were cleared")
@@ -170,8 +170,8 @@ class Vectors:
         found: dict[int, bytes] = {}
         with self._ctx.db() as s:
             for part in chunks(keys):
-                rows = s.execute(select(Tracklet.id, Tracklet.descriptor).where(
-                    Tracklet.id.in_(part), Tracklet.descriptor.is_not(None))).all()
+                rows = s.execute(select(TrackletRow.id, TrackletRow.descriptor).where(
+                    TrackletRow.id.in_(part), TrackletRow.descriptor.is_not(None))).all()
                 found.update((key, blob) for key, blob in rows if blob is not None)
         return found
 
@@ -207,9 +207,9 @@ class Vectors:
     def clear_descriptors(s: Session, new_fingerprint: dict[str, Any]) -> int:
         """In session ``s``: clear every descriptor and record ``new_fingerprint``; returns the
         number of tracklets to re-embed."""
-        s.execute(update(Tracklet).values(descriptor=None))
+        s.execute(update(TrackletRow).values(descriptor=None))
         s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
-        return int(s.scalar(select(func.count(Tracklet.id))) or 0)
+        return int(s.scalar(select(func.count(TrackletRow.id))) or 0)
 
     def start_empty(self, fingerprint: dict[str, Any]) -> None:
         """Replace the index by an empty one for ``fingerprint`` and save it."""
@@ -234,7 +234,7 @@ class Vectors:
             with self._ctx.db.begin() as s:
                 self.record_fingerprint(s, fingerprint)
                 for key, vec in zip(keys, x, strict=True):
-                    t = s.get(Tracklet, int(key))
+                    t = s.get(TrackletRow, int(key))
                     if t is None:
                         raise KeyError(f"no tracklet with id {int(key)}")
                     if t.descriptor is not None:
@@ -245,8 +245,8 @@ class Vectors:
     def tracklets_without_descriptor(self) -> list[int]:
         """Ids of tracklets that still need a descriptor (after ``reset_index``)."""
         with self._ctx.db() as s:
-            return list(s.scalars(select(Tracklet.id).where(Tracklet.descriptor.is_(None))
-                                  .order_by(Tracklet.id)))
+            return list(s.scalars(select(TrackletRow.id).where(TrackletRow.descriptor.is_(None))
+                                  .order_by(TrackletRow.id)))
 
     def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
         """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent."""
