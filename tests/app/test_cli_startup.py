@@ -54,8 +54,6 @@ def test_a_refused_serve_never_reaches_the_composition_root() -> None:
     assert proc.stdout.split() == ["False"]
 
 
-@pytest.mark.xfail(reason="app/ui/__init__.py imports the Gradio layout eagerly; app.ui.serving "
-                   "itself is light (issue 12.4, UI restructuring)", strict=False)
 def test_a_refused_serve_loads_no_heavy_package() -> None:
     assert _loaded_after(_REFUSED_SERVE) == set()
 
