@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reid.service._ingest import VIDEO_SUFFIXES, IngestMixin, iter_videos
 from reid.service._queries import QueryMixin
+from reid.service.notes import model_notes
 from reid.service.types import ServiceStatus
 
 __all__ = ["VIDEO_SUFFIXES", "ReidService", "iter_videos"]
@@ -38,24 +39,12 @@ class ReidService(IngestMixin, QueryMixin):
         """The gallery's counts, the models in use, and notes on fallbacks and mismatches."""
         stats = self.store.stats()
         per_camera = stats["tracklets_per_camera"]
-        notes = []
-        gallery_fp = self.store.fingerprint
-        if gallery_fp is not None and gallery_fp != self.embedder.fingerprint:
-            notes.append(f"The gallery was built with embedder {gallery_fp.get('model')!r}, not the "
-                         f"current {self.embedder.name!r}: indexing and photo search are refused "
-                         "until `reid reindex` re-embeds it (or use the gallery's embedder).")
-        if self.detector_fallback and self.detector.name == "ssd":
-            notes.append("Offline fallback detector in use: SSDLite-MobileNetV2 person detector (cv2.dnn); "
-                         "YOLO weights unavailable.")
-        elif self.detector_fallback:
-            notes.append("Last-resort detector in use: OpenCV HOG (misses people under ~110 px, loose "
-                         "boxes); the requested detector is unavailable (`reid weights fetch "
-                         "ssdlite-person`).")
-        if self.embedder.is_fallback:
-            notes.append("Offline fallback embedder in use: ImageNet MobileNetV2, not a ReID model "
-                         "(no CLIP weights available). Rankings are rough.")
-        elif self.embedder.kind == "clip-zero-shot":
-            notes.append("Zero-shot CLIP descriptor in use (no trained TF-CLIP checkpoint configured).")
+        notes = model_notes(
+            gallery_fingerprint=self.store.fingerprint, embedder_fingerprint=self.embedder.fingerprint,
+            embedder_name=self.embedder.name, embedder_kind=self.embedder.kind,
+            embedder_fallback=self.embedder.is_fallback, detector_name=self.detector.name,
+            detector_fallback=self.detector_fallback,
+        )
         return ServiceStatus(
             data_dir=self.data_dir, detector=self.detector.name, detector_fallback=self.detector_fallback,
             embedder=self.embedder.name, embedder_kind=self.embedder.kind,
