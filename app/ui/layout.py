@@ -32,8 +32,8 @@ def build_app(service: UiService, config: UiConfig | None = None) -> gr.Blocks:
     """The whole page for ``service`` (a ``ReidService``, or anything that satisfies ``UiService``)."""
     config = config or UiConfig()
     space = config.upload_space or upload_space(service, config)
-    with gr.Blocks(title=config.title, analytics_enabled=False,
-                   delete_cache=(3600, 24 * 3600)) as demo:
+    demo = gr.Blocks(title=config.title, analytics_enabled=False, delete_cache=(3600, 24 * 3600))
+    with demo:
         markdown(f"# {md_text(config.title)}", elem_id="reid-title")
         banner = gr.HTML(elem_id="reid-banner")
         with gr.Tabs(selected="people") as tabs:

@@ -181,7 +181,7 @@ def give_feedback(service: UiService, response: SearchResponse | None,
         raise UiError("Feedback needs a search by a person from the gallery (not by photo).")
     if candidate_id in (None, "", 0):
         raise UiError("Click a result first, then say whether it is the same person.")
-    cid = int(candidate_id)  # type: ignore[arg-type]  # None and "" refused above
+    cid = int(candidate_id)
     service.add_feedback(response.query.id, cid, same, actor=actor)
     verdict = "the same person as" if same else "not the same person as"
     return f"Saved: #{cid} is {verdict} #{response.query.id}. Later searches use it."

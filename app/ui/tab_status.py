@@ -62,9 +62,11 @@ def connect(service: UiService, config: UiConfig, demo: gr.Blocks, banner: gr.HT
         banner_html, text = status_view(service)
         cams = camera_names(service)
         view = list_people(service, None, limit=config.people_limit)
+        choices: list[str | tuple[str, str]] = [ALL_CAMERAS, *camera_choices(cams)]
         # an update sets only what it names: on load the camera keeps its value
-        chosen = {} if camera_value is None else {"value": camera_value}
-        return (banner_html, text, gr.Dropdown(choices=[ALL_CAMERAS, *camera_choices(cams)], **chosen),
+        camera = gr.Dropdown(choices=choices) if camera_value is None \
+            else gr.Dropdown(choices=choices, value=camera_value)
+        return (banner_html, text, camera,
                 gr.Dropdown(choices=camera_choices(cams)), view.items, view.ids, view.timeline,
                 view.summary)
 

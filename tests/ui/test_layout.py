@@ -8,7 +8,9 @@ import gradio as gr
 import pytest
 
 from app.ui import callbacks as cb
-from app.ui.layout import UiConfig, _guard, build_app
+from app.ui._events import guard as _guard
+from app.ui.config import UiConfig
+from app.ui.layout import build_app
 from tests.ui.fakes import FakeService
 
 PUBLIC = {"/status", "/list_people", "/search", "/search_photo", "/feedback_same", "/feedback_not",

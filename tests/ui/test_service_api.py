@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from app.ui.service_api import UiService
 from tests.ui.fakes import FakeService
+
+if TYPE_CHECKING:
+    from reid.service import ReidService
 
 
 def _protocol_methods() -> dict[str, inspect.Signature]:
@@ -72,9 +76,14 @@ def test_implementations_satisfy_the_protocol(impl: str, tmp_path: Path) -> None
     assert _mismatches(cls) == []
 
 
+def _typed_as_the_protocol(fake: FakeService, real: ReidService) -> tuple[UiService, UiService]:
+    """For mypy (``mypy tests/ui/test_service_api.py``): both are ``UiService`` statically too."""
+    return fake, real
+
+
 def test_the_check_catches_a_drifted_fake() -> None:
     class Drifted(FakeService):
-        def search(self, req, who="cli"):  # type: ignore[no-untyped-def,override]
+        def search(self, req, who="cli"):  # type: ignore[no-untyped-def]
             return super().search(req, who)
 
         def status(self, verbose):  # type: ignore[no-untyped-def,override]
