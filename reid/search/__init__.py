@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from reid.model.rerank import average_query_expansion, k_reciprocal_rerank
     from reid.search._search import overlaps_on_camera, search_tracklet, search_vectors
-    from reid.search._types import SearchFilters, SearchOptions, SearchResponse, SearchResult
+    from reid.search._types import Match, Ranking, SearchFilters, SearchOptions
 
 _WHERE = {
     "SearchFilters": "reid.search._types",
     "SearchOptions": "reid.search._types",
-    "SearchResponse": "reid.search._types",
-    "SearchResult": "reid.search._types",
+    "Match": "reid.search._types",
+    "Ranking": "reid.search._types",
     "average_query_expansion": "reid.model.rerank",
     "k_reciprocal_rerank": "reid.model.rerank",
     "overlaps_on_camera": "reid.search._search",
@@ -26,10 +26,10 @@ _WHERE = {
 }
 
 __all__ = [
+    "Match",
+    "Ranking",
     "SearchFilters",
     "SearchOptions",
-    "SearchResponse",
-    "SearchResult",
     "average_query_expansion",
     "k_reciprocal_rerank",
     "overlaps_on_camera",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from reid.model.rerank import average_query_expansion, k_reciprocal_rerank
-from reid.search._types import SearchFilters, SearchOptions, SearchResponse, SearchResult
+from reid.search._types import Match, Ranking, SearchFilters, SearchOptions
 from reid.store import TrackletInfo
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def _rerank(store: GalleryReader, q: np.ndarray, keep: list[tuple[TrackletInfo, 
 
 
 def _run(store: GalleryReader, q: np.ndarray, f: SearchFilters, opts: SearchOptions,
-         query: TrackletInfo | None, response: SearchResponse) -> SearchResponse:
+         query: TrackletInfo | None, response: Ranking) -> Ranking:
     rejected = set(response.rejected)
     keep, used = _candidates(store, q, f, opts, query, rejected)
     if opts.query_expansion and keep:
@@ -153,19 +153,15 @@ def _run(store: GalleryReader, q: np.ndarray, f: SearchFilters, opts: SearchOpti
         keep, distances = _rerank(store, q, keep, opts)
         response.reranked = True
     response.candidates = used
-    response.results = [
-        SearchResult(rank=r + 1, tracklet_id=info.id, video_id=info.video_id,
-                     camera_id=info.camera_id, camera=info.camera, track_id=info.track_id,
-                     start_s=info.start_s, end_s=info.end_s, start_time=info.start_time,
-                     end_time=info.end_time, score=score, thumbnail_path=info.thumbnail_path,
-                     rerank_distance=dist)
-        for r, ((info, score), dist) in enumerate(zip(keep[:opts.k], distances[:opts.k],
-                                                      strict=True))]
+    confirmed = set(response.confirmed)
+    response.matches = [
+        Match(info, score, r + 1, True if info.id in confirmed else None, dist)
+        for r, ((info, score), dist) in enumerate(zip(keep[:opts.k], distances[:opts.k], strict=True))]
     return response
 
 
 def search_tracklet(store: GalleryReader, tracklet_id: int, filters: SearchFilters | None = None,
-                    options: SearchOptions | None = None) -> SearchResponse:
+                    options: SearchOptions | None = None) -> Ranking:
     """Where else does the person of ``tracklet_id`` appear?
 
     The query tracklet itself and tracklets overlapping it in time on its own camera are never
@@ -179,7 +175,7 @@ def search_tracklet(store: GalleryReader, tracklet_id: int, filters: SearchFilte
     info = store.get_tracklets([tracklet_id]).get(tracklet_id)
     if info is None:
         raise KeyError(f"no tracklet with id {tracklet_id}")
-    response = SearchResponse(query_tracklet_id=tracklet_id)
+    response = Ranking(query_tracklet_id=tracklet_id)
     vectors = store.get_descriptors([tracklet_id])
     if opts.use_feedback:
         confirmed, rejected = store.get_feedback(tracklet_id)
@@ -192,7 +188,7 @@ def search_tracklet(store: GalleryReader, tracklet_id: int, filters: SearchFilte
 
 
 def search_vectors(store: GalleryReader, vectors: np.ndarray, filters: SearchFilters | None = None,
-                   options: SearchOptions | None = None) -> SearchResponse:
+                   options: SearchOptions | None = None) -> Ranking:
     """Search with descriptors of uploaded images: ``(D,)`` or ``(M, D)`` (averaged into one
     normalised query). Same-video, same-camera and time-overlap exclusions need a query tracklet
     and do not apply here; the other filters do."""
@@ -202,4 +198,4 @@ def search_vectors(store: GalleryReader, vectors: np.ndarray, filters: SearchFil
     if fp is not None and q.shape[0] != int(fp["dim"]):
         raise ValueError(f"query dimension {q.shape[0]} != gallery descriptor dimension "
                          f"{fp['dim']}; embed the query with the gallery's embedder")
-    return _run(store, q, f, opts, None, SearchResponse())
+    return _run(store, q, f, opts, None, Ranking())

@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["SearchFilters", "SearchOptions", "SearchResponse", "SearchResult"]
+if TYPE_CHECKING:
+    from reid.store import TrackletInfo
+
+__all__ = ["Match", "Ranking", "SearchFilters", "SearchOptions"]
 
 
 @dataclass(frozen=True)
@@ -74,32 +77,27 @@ class SearchOptions:
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    """One match. ``score`` is the cosine similarity in [-1, 1]; ``rerank_distance`` is set when
-    re-ranking ordered the results (smaller is better). Times: seconds from the video's first
-    frame, and absolute aware-UTC datetimes when the video's start time is known."""
+class Match:
+    """One search hit: the stored tracklet (the store's own record, as search read it: no second
+    fetch), its cosine similarity ``score`` in [-1, 1] and its ``rank`` (1-based).
 
-    rank: int
-    tracklet_id: int
-    video_id: int
-    camera_id: int
-    camera: str
-    track_id: int
-    start_s: float
-    end_s: float
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
+    ``feedback``: True when saved feedback confirmed it as the query's person (None: no feedback);
+    ``rerank_distance``: set when k-reciprocal re-ranking ordered the results (smaller is better).
+    """
+
+    tracklet: TrackletInfo
     score: float
-    thumbnail_path: Path | None
+    rank: int
+    feedback: bool | None = None
     rerank_distance: float | None = None
 
 
 @dataclass
-class SearchResponse:
-    """Ranked results of one search, best first.
+class Ranking:
+    """What one search found, best first, and how.
 
     Attributes:
-        results: ranked matches.
+        matches: ranked matches.
         query_tracklet_id: the query tracklet (None for a vector query).
         candidates: how many FAISS candidates were considered.
         reranked: whether k-reciprocal re-ranking ordered the results.
@@ -108,17 +106,10 @@ class SearchResponse:
         rejected: feedback-rejected tracklets dropped from the results.
     """
 
-    results: list[SearchResult] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
     query_tracklet_id: int | None = None
     candidates: int = 0
     reranked: bool = False
     expanded: bool = False
     confirmed: list[int] = field(default_factory=list)
     rejected: list[int] = field(default_factory=list)
-
-    def by_camera(self) -> dict[str, list[SearchResult]]:
-        """Results grouped by camera name; cameras ordered by their best result."""
-        groups: dict[str, list[SearchResult]] = {}
-        for r in self.results:
-            groups.setdefault(r.camera, []).append(r)
-        return groups

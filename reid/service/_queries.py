@@ -17,7 +17,7 @@ from reid.service import export as exporting
 from reid.service._core import ServiceCore
 from reid.service.names import EXPORT_FORMATS
 from reid.service.render import render_clip, render_frames
-from reid.service.types import Match, SearchRequest, SearchResponse
+from reid.service.types import SearchRequest, SearchResponse
 from reid.store import TrackletInfo, VideoInfo
 
 __all__ = ["QueryMixin"]
@@ -67,10 +67,7 @@ class QueryMixin(ServiceCore):
             found = search_vectors(self._rows, vectors, filters, options)
         else:
             raise ValueError("a search needs a tracklet id or at least one person image")
-        infos = self._rows.get_tracklets([r.tracklet_id for r in found.results])
-        confirmed = set(found.confirmed)
-        matches = [Match(infos[r.tracklet_id], r.score, rank, True if r.tracklet_id in confirmed else None)
-                   for rank, r in enumerate((r for r in found.results if r.tracklet_id in infos), start=1)]
+        matches = found.matches  # each carries the stored record search read
         notes = []
         if (request.time_from or request.time_to) and any(v.start_time is None for v in self.list_videos()):
             notes.append("videos indexed without a start time are left out by the time filter "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reid.search._types import Match as Match  # the service returns search's matches
 from reid.store import TrackletInfo
 
 # progress(fraction in [0, 1], message) — called from the worker doing the job.
@@ -57,16 +58,6 @@ class SearchRequest:
     rerank: bool = False
     query_expansion: bool = False
     use_feedback: bool = True
-
-
-@dataclass(frozen=True)
-class Match:
-    """One search hit: the stored tracklet, its similarity score and its rank (1-based)."""
-
-    tracklet: TrackletInfo
-    score: float
-    rank: int
-    feedback: bool | None = None  # True = confirmed same person, False = rejected, None = no feedback
 
 
 @dataclass

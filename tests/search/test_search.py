@@ -29,9 +29,9 @@ def test_oracle_ranks_same_person_other_cameras_first(gallery, rerank):
     for tid, (person, cam) in truth.items():
         resp = search_tracklet(store, tid, options=opts)
         expected = {t for t, (p, c) in truth.items() if p == person and c != cam}
-        top = [r.tracklet_id for r in resp.results[:len(expected)]]
+        top = [r.tracklet.id for r in resp.matches[:len(expected)]]
         assert set(top) == expected, (tid, top)
-        assert tid not in [r.tracklet_id for r in resp.results]
+        assert tid not in [r.tracklet.id for r in resp.matches]
         assert resp.reranked == rerank
 
 
@@ -41,20 +41,20 @@ def test_same_camera_overlap_is_excluded_but_later_fragment_kept(tmp_path):
         v = unit(np.ones((4, 16)) + 0.01 * np.eye(4, 16))
         q, overlapping, touching, later = store.add_tracklets(
             vid, [record(1, 0, 10), record(2, 5, 15), record(3, 10, 12), record(4, 30, 40)], v, FP)
-        got = [r.tracklet_id for r in search_tracklet(store, q).results]
+        got = [r.tracklet.id for r in search_tracklet(store, q).matches]
         assert overlapping not in got and q not in got
         assert set(got) == {touching, later}
         # another video of the same camera, overlapping in absolute time
         vid2 = store.add_video("/v2.mp4", "h2", "lobby", start_time=T0 + dt.timedelta(seconds=3))
         (other,) = store.add_tracklets(vid2, [record(1, 0, 2)], v[:1], FP)
-        assert other not in [r.tracklet_id for r in search_tracklet(store, q).results]
+        assert other not in [r.tracklet.id for r in search_tracklet(store, q).matches]
 
 
 def test_filters(gallery):
     store, truth = gallery
     tid = next(t for t, (p, c) in truth.items() if (p, c) == (0, 0))
     def ids(**kw):
-        return {r.tracklet_id for r in search_tracklet(store, tid, SearchFilters(**kw)).results}
+        return {r.tracklet.id for r in search_tracklet(store, tid, SearchFilters(**kw)).matches}
     def cams(**kw):
         return {truth[i][1] for i in ids(**kw)}
     assert cams(cameras=["cam2"]) == {2}
@@ -65,22 +65,20 @@ def test_filters(gallery):
     assert {truth[i][0] for i in ids(time_from=24.0)} == {4, 5}  # video seconds: ends >= 24
     assert {truth[i][0] for i in ids(min_duration_s=19.5)} == set()
     assert all(r.score >= 0.9 for r in search_tracklet(
-        store, tid, SearchFilters(min_score=0.9)).results)
+        store, tid, SearchFilters(min_score=0.9)).matches)
     assert {truth[i][0] for i in ids(min_score=0.9)} == {0}
     with pytest.raises(ValueError):
         SearchFilters(time_from=1.0, time_to=T0)
 
 
-def test_vector_query_groups_by_camera_and_checks_dim(gallery):
+def test_vector_query_ranks_its_tracklet_first_and_checks_dim(gallery):
     store, truth = gallery
     tid = next(t for t, (p, c) in truth.items() if (p, c) == (2, 1))
     q = store.get_descriptors([tid])
     resp = search_vectors(store, np.vstack([q, q]), options=SearchOptions(k=3))
-    assert resp.results[0].tracklet_id == tid and resp.results[0].score == pytest.approx(1, abs=1e-5)
-    groups = resp.by_camera()
-    assert sum(len(g) for g in groups.values()) == 3
-    assert all(r.camera == cam for cam, rs in groups.items() for r in rs)
-    assert resp.results[0].start_time == T0 + dt.timedelta(minutes=5, seconds=3)
+    assert resp.matches[0].tracklet.id == tid and resp.matches[0].score == pytest.approx(1, abs=1e-5)
+    assert [m.rank for m in resp.matches] == [1, 2, 3]
+    assert resp.matches[0].tracklet.start_time == T0 + dt.timedelta(minutes=5, seconds=3)
     with pytest.raises(ValueError, match="dimension"):
         search_vectors(store, np.ones(8))
 
@@ -89,15 +87,15 @@ def test_feedback_joins_and_drops(gallery):
     store, truth = gallery
     tid = next(t for t, (p, c) in truth.items() if (p, c) == (1, 0))
     base = search_tracklet(store, tid, options=SearchOptions(k=15))
-    wrong = base.results[-1].tracklet_id
-    right = base.results[0].tracklet_id
+    wrong = base.matches[-1].tracklet.id
+    right = base.matches[0].tracklet.id
     store.add_feedback(tid, wrong, same=False)
     store.add_feedback(tid, right, same=True)
     resp = search_tracklet(store, tid, options=SearchOptions(k=15))
     assert resp.rejected == [wrong] and resp.confirmed == [right]
-    assert wrong not in [r.tracklet_id for r in resp.results]
+    assert wrong not in [r.tracklet.id for r in resp.matches]
     off = search_tracklet(store, tid, options=SearchOptions(k=15, use_feedback=False))
-    assert wrong in [r.tracklet_id for r in off.results]
+    assert wrong in [r.tracklet.id for r in off.matches]
 
 
 def test_query_expansion_keeps_oracle_ranking(gallery):
@@ -106,7 +104,7 @@ def test_query_expansion_keeps_oracle_ranking(gallery):
         resp = search_tracklet(store, tid, options=SearchOptions(k=5, query_expansion=True,
                                                                    qe_top=2))
         assert resp.expanded
-        assert {truth[r.tracklet_id][0] for r in resp.results[:2]} == {person}
+        assert {truth[r.tracklet.id][0] for r in resp.matches[:2]} == {person}
 
 
 def test_candidates_grow_when_filters_remove_most(gallery):
@@ -114,7 +112,7 @@ def test_candidates_grow_when_filters_remove_most(gallery):
     tid = next(iter(truth))
     resp = search_tracklet(store, tid, SearchFilters(cameras=["cam2"]),
                            SearchOptions(k=6, candidates=2))
-    assert len(resp.results) == 6 and resp.candidates > 2
+    assert len(resp.matches) == 6 and resp.candidates > 2
 
 
 def test_rerank_fixes_a_hand_made_ranking():
