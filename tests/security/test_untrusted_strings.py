@@ -299,10 +299,17 @@ def _assert_clean_terminal(text: str) -> None:
 @pytest.mark.parametrize("command", ["videos", "status"])
 def test_terminal_output_has_no_control_characters(command: str, tmp_path: Path, capsys,
                                                    monkeypatch) -> None:
+    import contextlib
     import importlib
 
     module = importlib.import_module(f"app.commands.{command}")
-    monkeypatch.setattr(module, "build_service_from_args", lambda args: _Service(tmp_path))
+    service = _Service(tmp_path)
+    if command == "videos":  # reads the gallery alone
+        monkeypatch.setattr(module, "open_store", lambda settings: contextlib.nullcontext(service))
+    else:  # the light status: gallery facts plus the models it would use, fingerprint included
+        fingerprint = {"model": "evil\x1b[2Jmodel", "weights": "w\u202e\r", "dim": 8}
+        monkeypatch.setattr(module, "light_status",
+                            lambda settings: (service.status(), fingerprint, service.list_videos()))
     assert module.run(argparse.Namespace()) == 0
     out = capsys.readouterr().out
     _assert_clean_terminal(out)
@@ -316,10 +323,10 @@ def test_cli_errors_and_logs_have_no_control_characters(capsys, monkeypatch, tmp
     from app import cli
     from app.commands import videos
 
-    def boom(args):
+    def boom(settings):
         raise ValueError("no such camera \x1b[2J\x1b[1;1Hfake prompt$ \u202e\r")
 
-    monkeypatch.setattr(videos, "build_service_from_args", boom)
+    monkeypatch.setattr(videos, "open_store", boom)
     assert cli.main(["videos", "--data-dir", str(tmp_path)]) == 1
     _assert_clean_terminal(capsys.readouterr().err)
     from app.commands._common import SafeLogFormatter
