@@ -42,12 +42,13 @@ from starlette.routing import Match
 
 from app.ui.guard import basic_credentials, clip, credentials_ok
 from app.ui.service_api import UiService
+from reid.service.serialize import response_fields, tracklet_fields
 from reid.service.types import SearchRequest, SearchResponse, ServiceStatus
 from reid.store import GalleryError, TrackletInfo
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["API_PREFIX", "ApiError", "SearchBody", "add_api", "match_json", "tracklet_json"]
+__all__ = ["API_PREFIX", "ApiError", "SearchBody", "add_api", "tracklet_json"]
 
 API_PREFIX = "/api/v1"
 ACTOR = "api"
@@ -127,37 +128,19 @@ def _utc(t: dt.datetime | None) -> dt.datetime | None:
     return t.replace(tzinfo=dt.timezone.utc)
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.isoformat()
-
-
 # ----------------------------------------------------------------------------- JSON shapes
+def _thumbnail_url(t: TrackletInfo) -> str | None:
+    return f"{API_PREFIX}/tracklets/{t.id}/thumbnail" if t.thumbnail_path is not None else None
+
+
 def tracklet_json(t: TrackletInfo) -> dict[str, Any]:
-    """One tracklet: ids, camera, video seconds, absolute ISO times (null without a video start
-    time) and the thumbnail URL (null without a thumbnail)."""
-    return {
-        "tracklet_id": t.id, "video_id": t.video_id, "camera": t.camera, "track_id": t.track_id,
-        "start_s": round(t.start_s, 3), "end_s": round(t.end_s, 3),
-        "duration_s": round(t.duration_s, 3), "start_time": _iso(t.start_time),
-        "end_time": _iso(t.end_time), "quality": round(float(t.quality), 4),
-        "thumbnail_url": (f"{API_PREFIX}/tracklets/{t.id}/thumbnail"
-                          if t.thumbnail_path is not None else None),
-    }
-
-
-def match_json(rank: int, score: float, t: TrackletInfo, feedback: bool | None) -> dict[str, Any]:
-    """One search hit: ``rank`` (1-based), cosine ``score`` and the tracklet's fields."""
-    return {"rank": rank, "score": round(float(score), 5), **tracklet_json(t),
-            "feedback": feedback}
+    """One tracklet in the shape every surface uses (``reid.service.serialize``), its thumbnail
+    as this API's URL (null without a thumbnail)."""
+    return tracklet_fields(t, _thumbnail_url)
 
 
 def _search_json(resp: SearchResponse) -> dict[str, Any]:
-    return {
-        "query": None if resp.query is None else tracklet_json(resp.query),
-        "count": len(resp.matches),
-        "matches": [match_json(m.rank, m.score, m.tracklet, m.feedback) for m in resp.matches],
-        "notes": list(resp.notes), "elapsed_ms": round(resp.elapsed_s * 1000, 2),
-    }
+    return response_fields(resp, _thumbnail_url)
 
 
 def _status_json(s: ServiceStatus) -> dict[str, Any]:

@@ -17,38 +17,27 @@ from pathlib import Path
 from typing import Any
 
 from reid.service.names import EXPORT_FORMATS as EXPORT_FORMATS  # the formats written here
-from reid.service.types import Match, SearchResponse
+from reid.service.serialize import match_fields, response_fields
+from reid.service.types import SearchResponse
 from reid.untrusted import csv_cell, printable, safe_filename
 
-FIELDS = ("rank", "score", "tracklet_id", "camera", "video_id", "track_id", "start_s", "end_s",
-          "duration_s", "start_time", "end_time", "first_frame", "last_frame", "feedback", "thumbnail")
-
-
-def match_row(match: Match) -> dict[str, Any]:
-    """One match as flat, JSON-ready values (times in seconds and ISO 8601 where known)."""
-    t = match.tracklet
-    return {
-        "rank": match.rank,
-        "score": round(float(match.score), 6),
-        "tracklet_id": t.id,
-        "camera": t.camera,
-        "video_id": t.video_id,
-        "track_id": t.track_id,
-        "start_s": round(t.start_s, 3),
-        "end_s": round(t.end_s, 3),
-        "duration_s": round(t.duration_s, 3),
-        "start_time": t.start_time.isoformat() if t.start_time else None,
-        "end_time": t.end_time.isoformat() if t.end_time else None,
-        "first_frame": t.first_frame,
-        "last_frame": t.last_frame,
-        "feedback": {True: "same", False: "not_same", None: ""}[match.feedback],
-        "thumbnail": str(t.thumbnail_path) if t.thumbnail_path else "",
-    }
+FIELDS = ("rank", "score", "tracklet_id", "video_id", "camera", "track_id", "start_s", "end_s",
+          "duration_s", "start_time", "end_time", "first_frame", "last_frame", "quality", "feedback",
+          "thumbnail")
+"""CSV columns: the keys of ``reid.service.serialize.match_fields``."""
+_FEEDBACK_TEXT = {True: "same", False: "not_same", None: ""}
 
 
 def csv_rows(response: SearchResponse) -> list[dict[str, Any]]:
-    """``match_row`` of every match with each text cell made safe for spreadsheets."""
-    return [{k: csv_cell(v) for k, v in match_row(m).items()} for m in response.matches]
+    """``match_fields`` of every match as spreadsheet cells: feedback as text, every text cell made
+    safe (formula-like cells prefixed with ``'``)."""
+    rows = []
+    for m in response.matches:
+        row = match_fields(m)
+        row["feedback"] = _FEEDBACK_TEXT[m.feedback]
+        row["thumbnail"] = row["thumbnail"] or ""
+        rows.append({k: csv_cell(v) for k, v in row.items()})
+    return rows
 
 
 def write_csv(response: SearchResponse, path: Path) -> Path:
@@ -60,17 +49,8 @@ def write_csv(response: SearchResponse, path: Path) -> Path:
     return path
 
 
-def _json_payload(response: SearchResponse) -> dict[str, Any]:
-    q = response.query
-    return {
-        "query": None if q is None else {"tracklet_id": q.id, "camera": q.camera, "video_id": q.video_id},
-        "matches": [match_row(m) for m in response.matches],
-        "notes": response.notes,
-    }
-
-
 def write_json(response: SearchResponse, path: Path) -> Path:
-    path.write_text(json.dumps(_json_payload(response), indent=2), encoding="utf-8")
+    path.write_text(json.dumps(response_fields(response), indent=2), encoding="utf-8")
     return path
 
 
@@ -88,7 +68,7 @@ def write_zip(response: SearchResponse, path: Path, clip_for: Callable[[int], Pa
         writer.writeheader()
         writer.writerows(csv_rows(response))
         z.writestr("matches.csv", buffer.getvalue())
-        z.writestr("matches.json", json.dumps(_json_payload(response), indent=2))
+        z.writestr("matches.json", json.dumps(response_fields(response), indent=2))
         for m in response.matches:
             camera = safe_filename(m.tracklet.camera, default="camera", max_len=40)
             base = f"{int(m.rank):03d}_{camera}_t{int(m.tracklet.id)}"

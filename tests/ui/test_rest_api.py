@@ -55,8 +55,8 @@ def test_search_maps_the_body_to_a_request(service: FakeService) -> None:
     hit = body["matches"][0]
     assert hit["rank"] == 1 and hit["score"] == pytest.approx(0.9) and hit["camera"] == "cam-b"
     assert hit["start_time"] == "2024-05-01T09:00:00+00:00"
-    assert hit["thumbnail_url"] == f"{API}/tracklets/{hit['tracklet_id']}/thumbnail"
-    thumb = client.get(hit["thumbnail_url"])
+    assert hit["thumbnail"] == f"{API}/tracklets/{hit['tracklet_id']}/thumbnail"
+    thumb = client.get(hit["thumbnail"])
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
 
 
@@ -161,7 +161,7 @@ def test_browse_and_search_on_reid_serve(indexed) -> None:
     listed = api.get("/tracklets", params={"camera": "cam-0", "limit": 2}).json()["tracklets"]
     assert 1 <= len(listed) <= 2 and {t["camera"] for t in listed} == {"cam-0"}
     query = listed[0]["tracklet_id"]
-    thumb = api.get(listed[0]["thumbnail_url"].removeprefix(API))
+    thumb = api.get(listed[0]["thumbnail"].removeprefix(API))
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
 
     r = api.post("/search", json={"tracklet_id": query, "top_k": 10, "exclude_same_camera": True})
