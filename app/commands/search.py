@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from app.commands._common import (
     UserError,
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking")
     p.add_argument("--query-expansion", action="store_true")
     p.add_argument("--export", choices=EXPORT_FORMATS, help="also export the matches")
+    p.add_argument("--json", action="store_true",
+                   help="print the search as JSON (the shape of the HTTP API and the exports)")
     add_settings_arguments(p)
     p.set_defaults(func=run)
 
@@ -58,6 +61,15 @@ def run(args: argparse.Namespace) -> int:
     )
     service = build_service_from_args(args)
     response = service.search(request, actor="cli")
+    if args.json:  # ASCII-escaped JSON: control characters in names cannot reach the terminal
+        import json
+
+        from reid.service.serialize import response_fields
+
+        print(json.dumps(response_fields(response), indent=2))
+        if args.export:
+            say(f"exported: {service.export(response, args.export, actor='cli')}", file=sys.stderr)
+        return 0
     say(f"{len(response.matches)} matches in {response.elapsed_s * 1000:.0f} ms"
           + (f" ({', '.join(response.notes)})" if response.notes else ""))
     for camera, matches in response.by_camera.items():

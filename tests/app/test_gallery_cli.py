@@ -78,6 +78,12 @@ def test_index_folder_search_status_delete(clips, tmp_path):
     assert ids, "HOG found nobody in 60 frames of vtest.avi"
     found = reid("search", "--tracklet", str(ids[0]), "--top-k", "3", "--export", "csv", data_dir=data).stdout
     assert "matches in" in found and "exported:" in found
+    import json
+
+    payload = json.loads(reid("search", "--tracklet", str(ids[0]), "--top-k", "3", "--json",
+                              data_dir=data).stdout)  # the API's and the exports' shape
+    assert payload["query"]["tracklet_id"] == ids[0] and payload["count"] == len(payload["matches"]) <= 3
+    assert all(m["tracklet_id"] != ids[0] and -1 <= m["score"] <= 1 for m in payload["matches"])
     again = reid("index", str(clips["north"]), "--detector", "hog", "--stride", "2", data_dir=data).stdout
     assert "already indexed" in again
     videos = db_rows(data, "SELECT id FROM videos ORDER BY id")
