@@ -106,7 +106,7 @@ def light_status(settings: Settings) -> tuple[ServiceStatus, dict[str, Any] | No
         embedder=embedder.name, embedder_kind=embedder.kind, embedder_fallback=embedder.is_fallback,
         descriptor_dim=embedder.dim, index_type=str(stats.get("index_kind") or configured),
         videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
-        tracklets_per_camera=stats["tracklets_per_camera"], notes=notes,
+        tracklets_per_camera=stats["tracklets_per_camera"], notes=notes, gallery_fingerprint=fingerprint,
     )
     return status, fingerprint, videos
 

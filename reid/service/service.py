@@ -51,5 +51,5 @@ class ReidService(IngestMixin, QueryMixin):
             embedder_fallback=self.embedder.is_fallback, descriptor_dim=self.embedder.dim,
             index_type=str(stats.get("index_kind") or self.store.index_config.kind),
             videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
-            tracklets_per_camera=per_camera, notes=notes,
+            tracklets_per_camera=per_camera, notes=notes, gallery_fingerprint=self.store.fingerprint,
         )

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,3 +94,6 @@ class ServiceStatus:
     tracklets: int
     tracklets_per_camera: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    gallery_fingerprint: dict[str, Any] | None = None
+    """Which model, weights, dimension and preprocessing made the stored descriptors (None: empty
+    gallery); it names a TF-CLIP checkpoint by the first 16 hex digits of its sha256."""

@@ -101,6 +101,8 @@ def test_train_export_index_search(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         api_status = client.get(f"{API}/status").json()
         assert (api_status["embedder"], api_status["embedder_kind"]) == ("tfclip-tiny", "tfclip")
         assert api_status["tracklets"] == 12 and not any("built with" in n for n in api_status["notes"])
+        fingerprint = api_status["gallery_fingerprint"]  # the API names the checkpoint too
+        assert (fingerprint["model"], fingerprint["weights"]) == ("tfclip-tiny", weights)
 
         by_camera = {f.camera: f for f in cameras}
         person = {}
