@@ -112,3 +112,25 @@ class KindIndex(ABC):
     def wants_retrain(self, n: int) -> bool:
         """True when the index, trained for fewer vectors, should be retrained for ``n``."""
         return False
+
+
+class IdMapIndex(KindIndex):
+    """A kind kept as one FAISS index inside an ``IndexIDMap2`` (the ids), stored as one part."""
+
+    main: faiss.Index
+
+    def parts(self) -> list[faiss.Index]:
+        return [self.main]
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.main.ntotal)
+
+    def ids(self) -> np.ndarray:
+        return id_map_ids(self.main)
+
+    def reconstruct(self, keys: np.ndarray) -> np.ndarray:
+        return self.main.reconstruct_batch(keys)
+
+    def add(self, keys: np.ndarray, x: np.ndarray) -> None:
+        self.main.add_with_ids(x, keys)

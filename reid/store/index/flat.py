@@ -9,13 +9,13 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from reid.store.index.base import KindIndex, as_id_map, id_map_ids
+from reid.store.index.base import IdMapIndex, as_id_map
 from reid.store.index.config import IndexConfig
 
 __all__ = ["FlatIndex"]
 
 
-class FlatIndex(KindIndex):
+class FlatIndex(IdMapIndex):
     """Exact inner-product search; no training."""
 
     def __init__(self, dim: int, config: IndexConfig, main: faiss.Index | None = None) -> None:
@@ -31,22 +31,6 @@ class FlatIndex(KindIndex):
     def from_parts(cls, kind: str, dim: int, config: IndexConfig, parts: list[faiss.Index],
                    proj: np.ndarray | None) -> FlatIndex:
         return cls(dim, config, parts[0])
-
-    def parts(self) -> list[faiss.Index]:
-        return [self.main]
-
-    @property
-    def ntotal(self) -> int:
-        return int(self.main.ntotal)
-
-    def ids(self) -> np.ndarray:
-        return id_map_ids(self.main)
-
-    def reconstruct(self, keys: np.ndarray) -> np.ndarray:
-        return self.main.reconstruct_batch(keys)
-
-    def add(self, keys: np.ndarray, x: np.ndarray) -> None:
-        self.main.add_with_ids(x, keys)
 
     def remove(self, present: np.ndarray) -> int:
         return int(self.main.remove_ids(faiss.IDSelectorBatch(present)))

@@ -9,13 +9,13 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from reid.store.index.base import KindIndex, id_map_ids
+from reid.store.index.base import IdMapIndex
 from reid.store.index.config import IndexConfig
 
 __all__ = ["HnswIndex"]
 
 
-class HnswIndex(KindIndex):
+class HnswIndex(IdMapIndex):
     """An HNSW graph over the full vectors (``IndexIDMap2`` keeps the ids)."""
 
     removes_in_place = False
@@ -35,22 +35,6 @@ class HnswIndex(KindIndex):
     def from_parts(cls, kind: str, dim: int, config: IndexConfig, parts: list[faiss.Index],
                    proj: np.ndarray | None) -> HnswIndex:
         return cls(dim, config, parts[0])
-
-    def parts(self) -> list[faiss.Index]:
-        return [self.main]
-
-    @property
-    def ntotal(self) -> int:
-        return int(self.main.ntotal)
-
-    def ids(self) -> np.ndarray:
-        return id_map_ids(self.main)
-
-    def reconstruct(self, keys: np.ndarray) -> np.ndarray:
-        return self.main.reconstruct_batch(keys)
-
-    def add(self, keys: np.ndarray, x: np.ndarray) -> None:
-        self.main.add_with_ids(x, keys)
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # faiss stubs lack SearchParametersHNSW
