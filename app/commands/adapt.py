@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.commands._common import UserError, build_service_from_args, progress_bar, say
+from app.commands import reindex
+from app.commands._common import UserError, open_store, progress_bar, say
 from app.settings import Settings, add_settings_arguments
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(str(exc)) from None
         say(f"active model: {now.file if now else 'none (no adaptation)'}")
-        return 0 if args.no_reindex else _reindex(args)
+        return 0 if args.no_reindex else reindex.run(args)
     if args.min_crops < 2:
         raise UserError("--min-crops must be 2 or more")
     if args.method == "head" and (args.epochs != 20 or args.max_iters or args.init != "openai"):
@@ -85,13 +86,14 @@ def _list(models) -> int:
 
 
 def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
+    from app.compose import site_embedder
     from reid.adapt import export_pseudo_identities
 
     t0 = time.perf_counter()
-    service = build_service_from_args(args)
-    base = getattr(service.embedder, "base", service.embedder)  # a new head replaces the old one
-    tracklets = service.store.list_tracklets(limit=None)
-    service.close()
+    with open_store(settings) as store:  # the gallery and the embedder only: no detector is built
+        tracklets = store.list_tracklets(limit=None)
+    embedder = site_embedder(settings)
+    base = getattr(embedder, "base", embedder)  # a new head replaces the old one
     work = Path(tempfile.mkdtemp(prefix="adapt-", dir=settings.data_dir))
     try:
         root = Path(args.export_only) if args.export_only else work / "dataset"
@@ -113,7 +115,7 @@ def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
         shutil.rmtree(work, ignore_errors=True)
     say(f"active model: {model.file} ({summary['method']}, {summary['seconds']} s); "
         f"`reid adapt --rollback` returns to {model.previous or 'no adaptation'}")
-    return 0 if args.no_reindex else _reindex(args)
+    return 0 if args.no_reindex else reindex.run(args)
 
 
 def _fit_head(args, base, data, work: Path):
@@ -128,9 +130,11 @@ def _fit_head(args, base, data, work: Path):
 
 
 def _fine_tune(args, settings: Settings, data, work: Path):
+    from reid.embed.describe import inference_checkpoint_header
     from training import TrainConfig, export_inference, run_training
 
-    init_checkpoint = args.init if args.init.endswith(".pt") and Path(args.init).is_file() else None
+    # our inference checkpoint (read by its header) starts the model; anything else is CLIP weights
+    init_checkpoint = args.init if inference_checkpoint_header(args.init) is not None else None
     pretrained = None if init_checkpoint or args.init == "none" else args.init
     cfg = TrainConfig(dataset="mars", root=str(data.root), model=args.arch, pretrained=pretrained,
                       init_checkpoint=init_checkpoint, epochs=args.epochs, eval_every=0,
@@ -146,14 +150,3 @@ def _fine_tune(args, settings: Settings, data, work: Path):
                "hard_negative_pairs": int(len(data.hard_negatives)),
                "train_seconds": round(time.perf_counter() - t0, 1)}
     return source, summary
-
-
-def _reindex(args: argparse.Namespace) -> int:
-    service = build_service_from_args(args)
-    try:
-        with progress_bar("re-embedding") as update:
-            n = service.reindex(update, actor="cli")
-    finally:
-        service.close()
-    say(f"re-embedded {n} tracklets with {service.embedder.name} ({service.embedder.dim}-d)")
-    return 0

@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     service = build_service_from_args(args)
-    with progress_bar("re-embedding") as update:
-        n = service.reindex(update, actor="cli")
+    try:
+        with progress_bar("re-embedding") as update:
+            n = service.reindex(update, actor="cli")
+    finally:
+        service.close()
     say(f"re-embedded {n} tracklets with {service.embedder.name} ({service.embedder.dim}-d)")
     return 0

@@ -174,12 +174,10 @@ def read_torch_payload(path: str | os.PathLike[str]) -> Any:
         raise ValueError(f"cannot read {path} without torch: {exc}") from exc
 
 
-def checkpoint_choice(checkpoint: str | os.PathLike[str]) -> EmbedderChoice | None:
-    """The TF-CLIP embedder of a ``reid export`` inference checkpoint, from its header; None when
-    the file is not one (missing, an official release file, another format version: building
-    says why or converts it)."""
-    path = Path(checkpoint)
-    if not path.is_file():
+def inference_checkpoint_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The header of a ``reid export`` inference checkpoint of this format version (tensors not
+    read), or None when ``path`` is not such a file."""
+    if not Path(path).is_file():
         return None
     try:
         payload = read_torch_payload(path)
@@ -188,6 +186,17 @@ def checkpoint_choice(checkpoint: str | os.PathLike[str]) -> EmbedderChoice | No
         return None
     if (not isinstance(payload, dict) or payload.get("format") != _CHECKPOINT_FORMAT
             or payload.get("format_version") != _CHECKPOINT_VERSION):
+        return None
+    return payload
+
+
+def checkpoint_choice(checkpoint: str | os.PathLike[str]) -> EmbedderChoice | None:
+    """The TF-CLIP embedder of a ``reid export`` inference checkpoint, from its header; None when
+    the file is not one (missing, an official release file, another format version: building
+    says why or converts it)."""
+    path = Path(checkpoint)
+    payload = inference_checkpoint_header(path)
+    if payload is None:
         return None
     config = payload.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("preprocess"), dict):
