@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from reid.adapt.dataset import PseudoIdentities
 from reid.adapt.head import refine_projection, whitening_projection
 from reid.embed.base import Embedder
+from reid.embed.crops import read_rgb_crop
 
 logger = logging.getLogger(__name__)
 
@@ -25,18 +24,13 @@ DEFAULT_REFINE_STEPS = 0
 benchmark), so it is off unless asked for."""
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if image is None else np.ascontiguousarray(image[:, :, ::-1])
-
-
 def crop_descriptors(embedder: Embedder, data: PseudoIdentities,
                      progress: Callable[[float, str], None] | None = None) -> list[np.ndarray]:
     """Per pseudo-identity the ``(2 n_i, D)`` descriptors of its crops and their mirror images
     (each crop embedded as a one-frame tracklet)."""
     out = []
     for k, paths in enumerate(data.crop_paths):
-        crops = [c for c in map(_read_rgb, paths) if c is not None]
+        crops = [c for c in map(read_rgb_crop, paths) if c is not None]
         crops += [np.ascontiguousarray(c[:, ::-1]) for c in crops]
         out.append(embedder.embed_images(crops) if crops else np.zeros((0, embedder.dim), np.float32))
         if progress is not None:

@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-
+from reid.embed.crops import read_rgb_crop
 from reid.files import sha256_file
 from reid.service._core import ServiceCore
 from reid.service.indexer import IndexJob, run_index_job
@@ -158,7 +156,8 @@ class IngestMixin(ServiceCore):
             for start in range(0, len(todo), batch):
                 ids = todo[start : start + batch]
                 infos = self.store.get_tracklets(ids)
-                readable = {i: [c for c in map(_read_rgb, infos[i].crop_paths) if c is not None] for i in ids}
+                readable = {i: [c for c in map(read_rgb_crop, infos[i].crop_paths) if c is not None]
+                            for i in ids}
                 skipped.extend(i for i in ids if not readable[i])
                 ok = [i for i in ids if readable[i]]
                 if ok:
@@ -207,12 +206,6 @@ class IngestMixin(ServiceCore):
                     len(clips), len(exports), len(copies),
                     " and its uploaded original" if original is not None else "")
         return removed
-
-
-def _read_rgb(path: Path) -> np.ndarray | None:
-    """An RGB crop, or None when the file is missing or unreadable."""
-    image = cv2.imread(str(path))
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def iter_videos(root: str | Path, exclude: Path | None = None,
