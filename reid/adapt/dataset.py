@@ -97,11 +97,12 @@ def export_pseudo_identities(tracklets: Sequence[TrackletInfo], root: str | Path
     Args:
         tracklets: stored tracklets (``Store.list_tracklets``); those with fewer than ``min_crops``
             readable crop files are left out.
-        root: the dataset folder to write.
+        root: the dataset folder to write: new, empty, or an earlier export (replaced).
         min_crops: the fewest crops a pseudo-identity needs.
 
     Raises:
-        ValueError: fewer than two tracklets qualify (nothing to learn from).
+        ValueError: fewer than two tracklets qualify (nothing to learn from), or ``root`` holds
+            anything else than an earlier export (it is left untouched).
     """
     from scipy.io import savemat
 
@@ -111,6 +112,9 @@ def export_pseudo_identities(tracklets: Sequence[TrackletInfo], root: str | Path
                          "footage before adapting")
     root = Path(root)
     if root.exists():
+        if not (root / "info" / SIDECAR).is_file() and (not root.is_dir() or any(root.iterdir())):
+            raise ValueError(f"{root} exists and is not an earlier pseudo-identity export: "
+                             "give a new or empty folder (nothing in it was changed)")
         shutil.rmtree(root)
     (root / "info").mkdir(parents=True)
     (root / "bbox_test").mkdir()

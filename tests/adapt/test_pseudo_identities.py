@@ -75,3 +75,19 @@ def test_export_needs_two_tracklets(tmp_path):
     one = [info(1, 1, 0.0, 1.0, crops=_crops(tmp_path / "c", 1, 5, 50))]
     with pytest.raises(ValueError, match="index more footage"):
         export_pseudo_identities(one, tmp_path / "set")
+
+
+def test_export_never_deletes_a_folder_it_did_not_write(tmp_path):
+    tracklets = [info(1, 1, 0.0, 1.0, crops=_crops(tmp_path / "c", 1, 5, 50)),
+                 info(2, 1, 0.0, 1.0, crops=_crops(tmp_path / "c", 2, 5, 90))]
+    precious = tmp_path / "documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(ValueError, match="not an earlier pseudo-identity export"):
+        export_pseudo_identities(tracklets, precious)
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ValueError, match="not an earlier"):
+        export_pseudo_identities(tracklets, tmp_path / "a-file")
+    (tmp_path / "empty").mkdir()
+    assert len(export_pseudo_identities(tracklets, tmp_path / "empty")) == 2  # an empty folder is fine
