@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # Modules under app/commands, in the order their subcommands appear in `reid --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "models",
-    "index", "search", "status", "videos", "reindex", "adapt", "delete", "weights",
+    "index", "worker", "search", "status", "videos", "reindex", "adapt", "delete", "weights",
     "track",
     "serve", "demo",
     "train", "eval", "export",

@@ -1,8 +1,15 @@
-"""``reid index PATH...``: index video files or folder trees into the gallery."""
+"""``reid index PATH...``: index video files or folder trees into the gallery.
+
+Each file becomes a job in the gallery's queue (``reid.store.JobQueue``); this command then runs a
+local worker (``reid.jobs.run_worker``) on its own jobs until each is done or failed. A job that
+another worker (``reid worker``, a server) holds is waited for and reported when it ends.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from typing import Any
 
 from app.commands._common import (
     build_service_from_args,
@@ -19,20 +26,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "index", help="index videos (files or folders; camera = sub-folder name)",
         description="Track people in each video, embed each tracklet and add it to the gallery. "
-        "Files already indexed (same content) are skipped; an interrupted run resumes.",
+        "Files already indexed (same content) are skipped; an interrupted run resumes. Each file "
+        "is a job in the gallery's queue, run here by a local worker (and by any `reid worker` "
+        "on the same gallery).",
     )
     p.add_argument("paths", nargs="+", help="video files or folders")
     p.add_argument("--camera", help="camera name for the given files (default: sub-folder or file name)")
     p.add_argument("--start-time", help="wall-clock time of the first frame, ISO 8601 (naive = UTC)")
+    p.add_argument("--max-attempts", type=int, default=3,
+                   help="attempts per file when the indexing process crashes or dies (default 3)")
     add_settings_arguments(p, indexing=True)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     start = parse_time(args.start_time)
+    if args.max_attempts < 1:
+        raise ValueError(f"--max-attempts must be >= 1, got {args.max_attempts}")
     service = build_service_from_args(args)
     # Each file is indexed in a worker process: a crash in a codec or the detector fails that
-    # file only, and the batch goes on with a new worker.
+    # attempt only, and the batch goes on with a new worker.
     service.use_worker_process()
     try:
         return _index_all(service, args, start)
@@ -40,34 +53,81 @@ def run(args: argparse.Namespace) -> int:
         service.close()
 
 
+def job_line(job: Any, report: Any) -> str:
+    """The line printed when a job ends: from the worker's ``IndexReport`` when this process ran
+    it, else from the job row (``reid.store.JobInfo``) another worker wrote."""
+    path, camera = printable(job.path), printable(job.camera or "")
+    result = dict(job.result or {})
+    status = report.status if report is not None else result.get("status", job.state)
+    if job.state == "failed" or status == "failed":
+        error = report.error if report is not None and report.error else job.error
+        return f"FAILED  {path} ({camera}): {printable(error)}"
+    video_id = report.video_id if report is not None else job.video_id
+    if status == "duplicate":
+        return f"skipped {path}: already indexed as video {video_id}"
+    tracklets = report.tracklets if report is not None else int(result.get("tracklets", 0))
+    seconds = report.video_seconds if report is not None else float(result.get("video_seconds", 0.0))
+    elapsed = report.elapsed_s if report is not None else float(result.get("elapsed_s", 0.0))
+    rate = seconds / elapsed if elapsed else 0.0
+    by = "" if report is not None else f" by worker {printable(job.worker_id or '?')}"
+    return (f"indexed {path} as camera {printable(repr(job.camera or ''))}{by}: {tracklets} "
+            f"tracklets, {format_seconds(seconds)} of video in {elapsed:.1f}s "
+            f"({rate:.2f}x real time)")
+
+
 def _index_all(service, args: argparse.Namespace, start) -> int:  # (ReidService, ..) -> exit code
+    from reid.jobs import run_worker, stop_on_sigterm
     from reid.service import iter_videos
+    from reid.store._jobs import worker_id_for
 
     def skipped(path, reason: str) -> None:
         say(f"skipped {printable(path)}: {printable(reason.removeprefix('skipped: '))}")
 
-    jobs = [(path, args.camera or camera) for root in args.paths
-            for path, camera in iter_videos(root, exclude=service.data_dir, on_skip=skipped)]
-    if not jobs:
+    files = [(path, args.camera or camera) for root in args.paths
+             for path, camera in iter_videos(root, exclude=service.data_dir, on_skip=skipped)]
+    if not files:
         say("no video files found")
         return 1
     for note in service.status().notes:
         say(f"note: {note}")
+    queue = service.store.jobs
+    queue.requeue_orphans()  # a killed earlier run's jobs: ours to take again
+    order: dict[int, int] = {}
+    for path, camera in files:
+        job = queue.enqueue(path, camera, start, actor="cli", max_attempts=args.max_attempts)
+        order.setdefault(job.id, len(order) + 1)
     failed = 0
-    for i, (path, camera) in enumerate(jobs, start=1):
-        with progress_bar(f"[{i}/{len(jobs)}] {path.name}") as update:
-            report = service.index_video(path, camera, start, update, actor="cli")
-        if report.status == "failed":
-            failed += 1
-            say(f"FAILED  {printable(path)} ({printable(camera)}): {printable(report.error)}")
-        elif report.status == "duplicate":
-            say(f"skipped {printable(path)}: already indexed as video {report.video_id}")
-        else:
-            rate = report.video_seconds / report.elapsed_s if report.elapsed_s else 0.0
-            say(f"indexed {printable(path)} as camera {printable(repr(camera))}: "
-                f"{report.tracklets} tracklets, "
-                f"{format_seconds(report.video_seconds)} of video in {report.elapsed_s:.1f}s "
-                f"({rate:.2f}x real time)")
+    bars = contextlib.ExitStack()
+    bar: list[Any] = [None]
+
+    def claimed(job) -> None:
+        attempt = f" (attempt {job.attempts}/{job.max_attempts})" if job.attempts > 1 else ""
+        name = job.path.rsplit("/", 1)[-1]
+        bar[0] = bars.enter_context(progress_bar(f"[{order[job.id]}/{len(order)}] {name}{attempt}"))
+
+    def progress(job, fraction: float, message: str) -> None:
+        if bar[0] is not None:
+            bar[0](fraction, message)
+
+    def final(job, report) -> None:
+        nonlocal failed
+        bars.close()
+        bar[0] = None
+        failed += job.state == "failed"
+        say(job_line(job, report))
+
+    def retry(job, report) -> None:
+        bars.close()
+        bar[0] = None
+        say(f"retrying {printable(job.path)} ({printable(job.camera or '')}): "
+            f"{printable(report.error)}")
+
+    try:
+        with stop_on_sigterm():
+            run_worker(queue, service, worker_id=worker_id_for("index"), job_ids=order, poll_s=0.5,
+                       on_claim=claimed, on_progress=progress, on_final=final, on_retry=retry)
+    finally:
+        bars.close()
     status = service.status()
     say(f"gallery: {status.videos} videos, {status.tracklets} tracklets in {status.data_dir}")
     return 1 if failed else 0

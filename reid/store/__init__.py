@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from reid.files import sha256_file
     from reid.store._db import SchemaMismatchError
     from reid.store._errors import GalleryError
+    from reid.store._jobs import JobInfo, JobQueue, JobState
     from reid.store._models import SCHEMA_VERSION, VideoStatus
     from reid.store._records import (
         AuditEntry,
@@ -38,6 +39,9 @@ _WHERE = {
     "GalleryLayout": "reid.store.layout",
     "IndexConfig": "reid.store.index",
     "IndexFileError": "reid.store.index",
+    "JobInfo": "reid.store._jobs",
+    "JobQueue": "reid.store._jobs",
+    "JobState": "reid.store._jobs",
     "RepairReport": "reid.store._records",
     "SchemaMismatchError": "reid.store._db",
     "Store": "reid.store._store",
@@ -58,6 +62,9 @@ __all__ = [
     "GalleryLayout",
     "IndexConfig",
     "IndexFileError",
+    "JobInfo",
+    "JobQueue",
+    "JobState",
     "RepairReport",
     "SCHEMA_VERSION",
     "SchemaMismatchError",

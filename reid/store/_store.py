@@ -23,6 +23,8 @@ import numpy as np
 
 from reid.store._annotations import Annotations
 from reid.store._catalogue import Catalogue, DuplicateVideoError
+from reid.store._db import Database
+from reid.store._jobs import JobQueue  # also registers the index_jobs table before create_all
 from reid.store._models import VideoStatus
 from reid.store._opening import gallery_identity, open_database, reserve_ids
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
@@ -67,6 +69,7 @@ class Store:
         self.annotations = Annotations(context)
         self.vectors = Vectors(context, index_config or IndexConfig())
         self.repair_report = RepairReport()  # what the last Store.open repaired
+        self._jobs: JobQueue | None = None
 
     @classmethod
     def open(cls, data_dir: str | Path, *, db_url: str | None = None,
@@ -145,6 +148,18 @@ class Store:
     def meta_path(self) -> Path:
         """``vectors.json`` (see ``GalleryLayout.index_meta``)."""
         return self._ctx.layout.index_meta
+
+    @property
+    def database(self) -> Database:
+        """The gallery's database (sessions over its engine)."""
+        return self._ctx.db
+
+    @property
+    def jobs(self) -> JobQueue:
+        """The gallery's indexing job queue (``reid.store._jobs``), in the same database."""
+        if self._jobs is None:
+            self._jobs = JobQueue(self._ctx.db, ensure_table=not self.read_only)
+        return self._jobs
 
     def close(self) -> None:
         """Release the database connections."""
