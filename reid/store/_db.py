@@ -1,5 +1,6 @@
-"""Engine creation (SQLite WAL pragmas on every connection), the schema-version check, and
-sessions whose database failures surface as ``GalleryError``."""
+"""Engine creation (SQLite WAL pragmas on every connection), schema creation and migration
+(Alembic, ``reid.store.migrations``), and sessions whose database failures surface as
+``GalleryError``."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, insert, inspect, make_url, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from reid.store._errors import GalleryError, database_error
-from reid.store._models import SCHEMA_VERSION, Base, SchemaVersion
+from reid.store._models import SCHEMA_VERSION, Base, SchemaVersion, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ __all__ = ["BUSY_TIMEOUT_S", "Database", "SchemaMismatchError", "open_engine", "
            "sqlite_path"]
 
 BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's lock
+MIGRATION_LOCK_KEY = 0x7265_6964  # PostgreSQL advisory lock held while creating or migrating
 
 
 class SchemaMismatchError(GalleryError):
@@ -133,12 +135,20 @@ class Database:
 
 def open_engine(url: str, *, label: str | None = None, read_only: bool = False,
                 on_new: Callable[[], None] | None = None) -> tuple[Database, bool]:
-    """Open the database at ``url``, create missing tables, and check the schema version.
+    """Open the database at ``url``: create the schema in a new one, migrate an older one.
+
+    A database without tables gets the current schema (``create_all``), its compatibility row in
+    ``schema_version`` and the head Alembic revision. A gallery from before Alembic
+    (``schema_version`` 2, no ``alembic_version``) is stamped with the baseline revision; then any
+    gallery below head is upgraded (``reid.store.migrations``). A read-only opening never
+    migrates: it uses a database whose revision it can read as it is, and refuses others. On
+    PostgreSQL the whole step holds an advisory lock, so servers opening one catalogue at once
+    create or migrate it once.
 
     Args:
         url: SQLAlchemy URL.
         label: how messages name the database (default: the URL without password).
-        read_only: connect without journal changes and create nothing.
+        read_only: connect without journal changes and create or migrate nothing.
         on_new: called before tables are created in a database that has none of ours; it may
             raise to refuse.
 
@@ -146,8 +156,10 @@ def open_engine(url: str, *, label: str | None = None, read_only: bool = False,
         ``(database, created)``: ``created`` is True when the schema was created just now.
 
     Raises:
-        SchemaMismatchError: the database records another schema version, or is not ours.
-        GalleryError: the database cannot be opened (damaged, locked, unreadable).
+        SchemaMismatchError: the database is not ours, has a schema older than migrations can
+            bring forward, or was written by a newer release.
+        GalleryError: the database cannot be opened (damaged, locked, unreadable, unreachable),
+            or a read-only opening would need a migration.
     """
     engine = create_engine(url, future=True)
     label = label or engine.url.render_as_string(hide_password=True)
@@ -156,46 +168,86 @@ def open_engine(url: str, *, label: str | None = None, read_only: bool = False,
                      lambda conn, rec: _sqlite_pragmas(conn, rec, read_only=read_only))
     db = Database(engine, label)
     try:
-        with db._translated():
-            created = _prepare_schema(engine, db, label, read_only, on_new)
+        with db._translated(), engine.connect() as conn:
+            if engine.dialect.name == "postgresql" and not read_only:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            created = _prepare_schema(conn, label, read_only, on_new)
+            conn.commit()
     except BaseException:
         engine.dispose()
         raise
     return db, created
 
 
-def _prepare_schema(engine: Engine, db: Database, label: str, read_only: bool,
+def _not_ours(label: str, what: str) -> SchemaMismatchError:
+    return SchemaMismatchError(
+        f"database {label} has {what}; it was not written by this application. Point the data "
+        "dir (or --db-url) elsewhere or move the old database away.")
+
+
+def _create_schema(conn: Connection) -> None:
+    from reid.store import migrations  # Alembic loads only when a database is opened
+
+    Base.metadata.create_all(conn)
+    conn.execute(insert(SchemaVersion).values(version=SCHEMA_VERSION,
+                                              applied_at=utcnow()))
+    migrations.stamp(conn, "head")
+
+
+def _prepare_schema(conn: Connection, label: str, read_only: bool,
                     on_new: Callable[[], None] | None) -> bool:
-    existing = set(inspect(engine).get_table_names())
-    if existing and "schema_version" not in existing:
-        raise SchemaMismatchError(
-            f"database {label} has tables but no gallery schema version; it was not written by "
-            "this application. Point the data dir elsewhere or move the old database away.")
+    from reid.store import migrations
+
+    existing = set(inspect(conn).get_table_names())
     if not existing:  # a database without any table: a new gallery
         if on_new is not None:
             on_new()
         if read_only:
             raise GalleryError(f"the gallery database {label} is empty and read-only, so no "
                                "gallery can be created there: pass a writable --data-dir")
-    if not read_only and set(Base.metadata.tables) - existing:
-        Base.metadata.create_all(engine)
-    with db.begin() as session:
-        versions = session.scalars(select(SchemaVersion.version)).all()
-        if not versions:
-            if existing - {"schema_version"}:
-                raise SchemaMismatchError(
-                    f"database {label} has gallery tables but no schema version; it was not "
-                    "written by this application. Point the data dir elsewhere or move the old "
-                    "database away.")
-            if read_only:
-                raise GalleryError(f"the gallery database {label} is incomplete and read-only: "
-                                   "pass a writable --data-dir")
-            session.add(SchemaVersion(version=SCHEMA_VERSION))
-            logger.info("created gallery database schema v%d", SCHEMA_VERSION)
-            return True
-        if versions != [SCHEMA_VERSION]:
-            raise SchemaMismatchError(
-                f"gallery database {label} has schema version {versions}, this application "
-                f"needs {SCHEMA_VERSION}. Use a matching release, or re-index into a new data "
-                "dir.")
+        _create_schema(conn)
+        logger.info("created gallery database (schema %s)", migrations.head_revision())
+        return True
+    if "schema_version" not in existing:
+        raise _not_ours(label, "tables but no gallery schema version")
+    versions = list(conn.scalars(select(SchemaVersion.version)))
+    if not versions:
+        if existing - {"schema_version", "alembic_version"}:
+            raise _not_ours(label, "gallery tables but no schema version")
+        if read_only:
+            raise GalleryError(f"the gallery database {label} is incomplete and read-only: "
+                               "pass a writable --data-dir")
+        _create_schema(conn)
+        return True
+    level = SCHEMA_VERSION
+    if versions != [level]:
+        newer = max(versions) > level
+        raise SchemaMismatchError(
+            f"gallery database {label} has schema version {versions}, this application needs "
+            f"{level}" + (": it was written by a newer release; use that release or a newer one."
+                          if newer else ". Use a matching release, or re-index into a new data dir."))
+    revision = migrations.current_revision(conn) if "alembic_version" in existing else None
+    head = migrations.head_revision()
+    if revision == head:
+        return False
+    if revision is not None and revision not in migrations.known_revisions():
+        raise SchemaMismatchError(
+            f"gallery database {label} is at schema revision {revision}, which this release does "
+            f"not know (its newest is {head}): it was written by a newer release; use that "
+            "release or a newer one")
+    was = revision or f"{migrations.BASELINE} (before migrations)"
+    if read_only:
+        if (revision or migrations.BASELINE) in migrations.READABLE_WITHOUT_UPGRADE:
+            logger.warning("the gallery database %s is at schema revision %s (newest %s) and is "
+                           "opened read-only, so it is not upgraded: searching works as it is",
+                           label, was, head)
+            return False
+        raise GalleryError(f"the gallery database {label} is at schema revision {was} and needs "
+                           f"an upgrade to {head}, which a read-only opening cannot do: open it "
+                           "once with write access (any `reid` command), then retry")
+    if revision is None:
+        migrations.stamp(conn, migrations.BASELINE)
+    migrations.upgrade(conn, "head")
+    logger.warning("upgraded the gallery database %s from schema revision %s to %s", label, was,
+                   head)
     return False

@@ -29,7 +29,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 2  # 2: ids never reused (AUTOINCREMENT), so caches keyed by id stay valid
+# The compatibility level in the schema_version table (2: ids never reused, AUTOINCREMENT). Alembic
+# revisions (reid.store.migrations) track the schema itself; this number rises only with a revision
+# that releases from before it could not use safely (see reid/store/migrations/__init__.py).
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> dt.datetime:

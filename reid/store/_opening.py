@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from reid.store._db import Database, open_engine, read_only_url, sqlite_path
 from reid.store._errors import GalleryError, file_error
@@ -211,22 +212,43 @@ def reserve_ids(db: Database, layout: GalleryLayout, max_index_id: int) -> None:
     """Never give again an id that files in the data dir still use (``crops/<video id>/``,
     ``clips/tracklet_<id>.*``, the vector index, whose largest id is ``max_index_id``): after a
     database restored from an older backup, new videos would otherwise reuse the ids of the lost
-    ones and mix their crops."""
-    if db.engine.dialect.name != "sqlite":
+    ones and mix their crops. SQLite: ``sqlite_sequence``; PostgreSQL: the id sequences (moved
+    forward only, never back)."""
+    dialect = db.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
         return
     used = {"videos": _max_number(layout.crops, ""),
             "tracklets": max(_max_number(layout.clips, "tracklet_"), max_index_id)}
+    if not any(used.values()):
+        return
     with db() as s:
-        seq: dict[str, int | None] = {name: n for name, n in s.execute(
-            text("SELECT name, seq FROM sqlite_sequence")).all()}
-    todo = {table: n for table, n in used.items() if n > int(seq.get(table) or 0)}
+        if dialect == "sqlite":
+            given: dict[str, int] = {name: int(n or 0) for name, n in s.execute(
+                text("SELECT name, seq FROM sqlite_sequence")).all()}
+        else:
+            given = {table: _pg_sequence_value(s, table) for table in used}
+    todo = {table: n for table, n in used.items() if n > given.get(table, 0)}
     if not todo:
         return
     with db.begin() as s:
         for table, n in todo.items():
-            s.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
-            s.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"),
-                      {"t": table, "n": n})
+            if dialect == "sqlite":
+                s.execute(text("DELETE FROM sqlite_sequence WHERE name = :t"), {"t": table})
+                s.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"),
+                          {"t": table, "n": n})
+            else:
+                s.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), "
+                               "GREATEST(:n, nextval(pg_get_serial_sequence(:t, 'id'))))"),
+                          {"t": table, "n": n})
     logger.warning("files in %s use %s ids beyond the database's (restored from an older "
                    "backup?); new ids start after them", layout.data_dir,
                    ", ".join(f"{t} up to {n}" for t, n in todo.items()))
+
+
+def _pg_sequence_value(s: Session, table: str) -> int:
+    """The last id the PostgreSQL sequence of ``table.id`` gave (0: none yet)."""
+    seq = s.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table})
+    if seq is None:
+        return 0
+    row = s.execute(text(f"SELECT last_value, is_called FROM {seq}")).one()  # seq: a quoted name
+    return int(row.last_value) if row.is_called else int(row.last_value) - 1

@@ -17,8 +17,8 @@ from tests.store.helpers import FP, T0, person_gallery, record, unit
 
 
 @pytest.fixture
-def gallery(tmp_path):
-    with Store.open(tmp_path) as store:
+def gallery(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         yield store, person_gallery(store, people=6, cameras=3)
 
 
@@ -35,8 +35,8 @@ def test_oracle_ranks_same_person_other_cameras_first(gallery, rerank):
         assert resp.reranked == rerank
 
 
-def test_same_camera_overlap_is_excluded_but_later_fragment_kept(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_same_camera_overlap_is_excluded_but_later_fragment_kept(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         vid = store.add_video("/v.mp4", "h", "lobby", start_time=T0)
         v = unit(np.ones((4, 16)) + 0.01 * np.eye(4, 16))
         q, overlapping, touching, later = store.add_tracklets(

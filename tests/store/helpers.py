@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import sqlalchemy as sa
 
 from reid.store import Store, TrackletRecord
 
@@ -44,3 +45,14 @@ def person_gallery(store: Store, people: int = 6, cameras: int = 3, noise: float
         ids = store.add_tracklets(vid, recs, desc, FP)
         truth.update({i: (p, c) for p, i in enumerate(ids)})
     return truth
+
+
+def execute_sql(url: str, *statements: str) -> None:
+    """Run ``statements`` in one transaction on the database at ``url`` (behind the store's back)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as con:
+            for sql in statements:
+                con.exec_driver_sql(sql)
+    finally:
+        engine.dispose()

@@ -11,8 +11,8 @@ from reid.store._shared import GalleryContext
 from tests.store.helpers import FP, person_gallery
 
 
-def _context(layout: GalleryLayout) -> GalleryContext:
-    db, read_only, created = open_database(layout, layout.db_url)
+def _context(layout: GalleryLayout, db_url: str | None) -> GalleryContext:
+    db, read_only, created = open_database(layout, db_url or layout.db_url)
     gid = gallery_identity(db, layout.crops, created=created, read_only=read_only)
     return GalleryContext(layout, db, read_only, gid)
 
@@ -22,12 +22,12 @@ def test_a_path_is_refused_with_the_way_to_open(tmp_path):
         Store(tmp_path)  # type: ignore[arg-type]
 
 
-def test_the_constructor_repairs_nothing_until_check_index(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_the_constructor_repairs_nothing_until_check_index(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         truth = person_gallery(store)
     layout = GalleryLayout.of(tmp_path)
     layout.index_meta.unlink()
-    store = Store(_context(layout))
+    store = Store(_context(layout, db_url))
     try:
         assert not layout.index_meta.exists() and not store.repair_report.changed
         with pytest.raises(RuntimeError, match="Store.open"):
@@ -37,5 +37,5 @@ def test_the_constructor_repairs_nothing_until_check_index(tmp_path):
         assert store.index is not None and store.index.ntotal == len(truth)
     finally:
         store.close()
-    with Store.open(tmp_path) as again:  # repaired on disk: nothing left to do
+    with Store.open(tmp_path, db_url=db_url) as again:  # repaired on disk: nothing left to do
         assert not again.repair_report.changed and again.index.ntotal == len(truth)

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -10,26 +9,28 @@ import pytest
 from reid.store import (
     DuplicateVideoError,
     FingerprintMismatchError,
+    GalleryLayout,
     SchemaMismatchError,
     Store,
     sha256_file,
 )
-from tests.store.helpers import FP, T0, person_gallery, record, unit
+from tests.store.helpers import FP, T0, execute_sql, person_gallery, record, unit
 
 
-def test_roundtrip_and_reopen(tmp_path):
+def test_roundtrip_and_reopen(tmp_path, db_url):
     crop = tmp_path / "crops" / "c.jpg"
     crop.parent.mkdir(parents=True)
     crop.write_bytes(b"jpeg")
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         vid = store.add_video("/v.mp4", "h", "door", fps=10.0, duration_s=30.0, start_time=T0)
         rec = record(7, 2.0, 4.5, crops=(crop,), thumb="crops/c.jpg")
         desc = np.arange(16, dtype=np.float32)[None] + 1
         (tid,) = store.add_tracklets(vid, [rec], desc, FP)
-    assert (tmp_path / "reid.db").exists() and (tmp_path / "vectors.faiss").exists()
+    assert (tmp_path / "reid.db").exists() == (db_url is None)  # PostgreSQL: no file here
+    assert (tmp_path / "vectors.faiss").exists()
     meta = json.loads((tmp_path / "vectors.json").read_text())
     assert meta["fingerprint"] == FP and meta["count"] == 1 and meta["dim"] == 16
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         assert not store.repair_report.changed
         info = store.get_tracklets([tid])[tid]
         assert (info.track_id, info.camera, info.first_frame, info.last_frame) == (7, "door", 20, 45)
@@ -45,20 +46,20 @@ def test_roundtrip_and_reopen(tmp_path):
         assert store.stats()["tracklets"] == 1
 
 
-def test_duplicate_hash_and_sha256(tmp_path):
+def test_duplicate_hash_and_sha256(tmp_path, db_url):
     f = tmp_path / "a.bin"
     f.write_bytes(b"x" * 3_000_000)
     h = sha256_file(f, chunk_bytes=1 << 16)
     assert h == hashlib.sha256(f.read_bytes()).hexdigest()
-    with Store.open(tmp_path / "g") as store:
+    with Store.open(tmp_path / "g", db_url=db_url) as store:
         vid = store.add_video(f, h, "c")
         with pytest.raises(DuplicateVideoError) as err:
             store.add_video("/other/path.mp4", h, "c")
         assert err.value.video_id == vid and store.find_video(h).id == vid
 
 
-def test_fingerprint_mismatch_is_refused_with_reindex_hint(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_fingerprint_mismatch_is_refused_with_reindex_hint(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         person_gallery(store, people=2, cameras=1)
         vid = store.add_video("/b.mp4", "hb", "cam9")
         other = dict(FP, weights_sha256="ffff")
@@ -67,8 +68,8 @@ def test_fingerprint_mismatch_is_refused_with_reindex_hint(tmp_path):
         assert store.list_tracklets(video_id=vid) == []
 
 
-def test_reset_index_then_reembed(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_reset_index_then_reembed(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         truth = person_gallery(store, people=3, cameras=2)
         new_fp = {"model": "other", "dim": 8}
         assert store.reset_index(new_fp) == len(truth)
@@ -78,13 +79,13 @@ def test_reset_index_then_reembed(tmp_path):
                               new_fp)
         assert store.index.ntotal == len(truth) and store.tracklets_without_descriptor() == []
         assert store.audit_entries(action="reindex")[0].details["tracklets"] == len(truth)
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         assert not store.repair_report.changed and store.index.dim == 8
 
 
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "stale", "json_missing", "json_other_fp"])
-def test_repair_on_open(tmp_path, damage):
-    with Store.open(tmp_path) as store:
+def test_repair_on_open(tmp_path, damage, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         truth = person_gallery(store, people=4, cameras=2)
     index, meta = tmp_path / "vectors.faiss", tmp_path / "vectors.json"
     if damage == "missing":
@@ -92,7 +93,7 @@ def test_repair_on_open(tmp_path, damage):
     elif damage == "corrupt":
         index.write_bytes(index.read_bytes()[:100])
     elif damage == "stale":  # an older index: fewer vectors, plus an id the DB never had
-        with Store.open(tmp_path) as store:
+        with Store.open(tmp_path, db_url=db_url) as store:
             store.index.remove(list(truth)[:3])
             store.index.add([9999], unit(np.ones((1, 16))))
             store.index.save(index)
@@ -100,17 +101,17 @@ def test_repair_on_open(tmp_path, damage):
         meta.unlink()
     else:
         meta.write_text(json.dumps({"fingerprint": {"dim": 16, "model": "x"}, "count": 8}))
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         assert store.repair_report.changed, damage
         assert sorted(store.index.ids().tolist()) == sorted(truth)
         tid = next(iter(truth))
         assert store.search_vectors(store.get_descriptors([tid]), 1)[1][0, 0] == tid
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         assert not store.repair_report.changed
 
 
-def test_kill_between_commit_and_index_save(tmp_path, monkeypatch):
-    with Store.open(tmp_path) as store:
+def test_kill_between_commit_and_index_save(tmp_path, monkeypatch, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         person_gallery(store, people=2, cameras=1)
         vid = store.add_video("/late.mp4", "late", "cam7")
 
@@ -121,15 +122,15 @@ def test_kill_between_commit_and_index_save(tmp_path, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             store.add_tracklets(vid, [record(1, 0, 2), record(2, 0, 3)], np.eye(2, 16), FP)
     monkeypatch.undo()
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         report = store.repair_report
         assert report.added == 2 and not report.rebuilt
         assert store.index.ntotal == 4 == store.stats()["tracklets"]
         assert store.get_video(vid).status == "done"
 
 
-def test_delete_video_removes_rows_vectors_feedback_and_crops(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_delete_video_removes_rows_vectors_feedback_and_crops(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         truth = person_gallery(store, people=3, cameras=2)
         vid = store.add_video("/x.mp4", "hx", "cam0")
         crop_dir = store.crop_dir(vid, 1)
@@ -143,20 +144,19 @@ def test_delete_video_removes_rows_vectors_feedback_and_crops(tmp_path):
         with pytest.raises(KeyError):
             store.get_video(vid)
         assert store.index.ntotal == len(truth)
-    with Store.open(tmp_path) as store:
+    with Store.open(tmp_path, db_url=db_url) as store:
         assert not store.repair_report.changed
 
 
-def test_schema_version_mismatch_is_a_clear_error(tmp_path):
-    Store.open(tmp_path).close()
-    with sqlite3.connect(tmp_path / "reid.db") as con:
-        con.execute("UPDATE schema_version SET version = 99")
+def test_schema_version_mismatch_is_a_clear_error(tmp_path, db_url):
+    Store.open(tmp_path, db_url=db_url).close()
+    execute_sql(db_url or GalleryLayout.of(tmp_path).db_url, "UPDATE schema_version SET version = 99")
     with pytest.raises(SchemaMismatchError, match="schema version"):
-        Store.open(tmp_path)
+        Store.open(tmp_path, db_url=db_url)
 
 
-def test_feedback_latest_verdict_and_audit(tmp_path):
-    with Store.open(tmp_path) as store:
+def test_feedback_latest_verdict_and_audit(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
         a, b, c = list(person_gallery(store, people=3, cameras=1))
         store.add_feedback(a, b, same=True)
         store.add_feedback(c, a, same=True)
@@ -165,3 +165,34 @@ def test_feedback_latest_verdict_and_audit(tmp_path):
         store.log_action("op", "search", {"tracklet": a})
         (entry,) = store.audit_entries(action="search")
         assert entry.details == {"tracklet": a} and entry.created_at.tzinfo is not None
+
+
+def test_ids_are_never_reused_after_deletion(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
+        truth = person_gallery(store, people=2, cameras=2)
+        last_video = max(v.id for v in store.list_videos())
+        store.delete_video(last_video)
+        vid = store.add_video("/new.mp4", "hnew", "cam1")
+        (tid,) = store.add_tracklets(vid, [record(1, 0, 2)], np.ones((1, 16)), FP)
+        assert vid > last_video and tid > max(truth)
+    with Store.open(tmp_path, db_url=db_url) as store:  # and not after reopening either
+        store.delete_video(vid)
+    with Store.open(tmp_path, db_url=db_url) as store:
+        assert store.add_video("/newer.mp4", "hnewer", "cam1") > vid
+
+
+def test_ids_used_by_files_are_reserved_after_a_restored_backup(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
+        vid = store.add_video("/a.mp4", "ha", "cam0")
+        store.add_tracklets(vid, [record(1, 0, 2)], np.ones((1, 16)), FP)
+    # files of videos and tracklets the restored database no longer knows
+    (tmp_path / "crops" / "41" / "1").mkdir(parents=True)
+    (tmp_path / "crops" / "41" / "1" / "0.jpg").write_bytes(b"j")
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "tracklet_77.mp4").write_bytes(b"m")
+    with Store.open(tmp_path, db_url=db_url) as store:
+        new = store.add_video("/b.mp4", "hb", "cam0")
+        (tid,) = store.add_tracklets(new, [record(1, 0, 2)], np.ones((1, 16)), FP)
+        assert (new, tid) == (42, 78)
+    with Store.open(tmp_path, db_url=db_url) as store:  # reserving again never moves ids back
+        assert store.add_video("/c.mp4", "hc", "cam0") == 43
