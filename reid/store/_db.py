@@ -186,7 +186,7 @@ def _not_ours(label: str, what: str) -> SchemaMismatchError:
 
 
 def _create_schema(conn: Connection) -> None:
-    from reid.store import migrations  # Alembic loads only when a database is opened
+    from reid.store import _jobs, migrations  # noqa: F401  (_jobs: the index_jobs table)
 
     Base.metadata.create_all(conn)
     conn.execute(insert(SchemaVersion).values(version=SCHEMA_VERSION,

@@ -5,7 +5,8 @@ No ``alembic.ini`` is needed: ``alembic_config`` points Alembic at this package 
 gallery (``reid.store._db``). Revisions, oldest first:
 
 - ``0001`` (baseline): the schema as it was when migrations began (``schema_version`` 2);
-- more to come with each change of the models.
+- ``0002``: the indexing job queue, ``index_jobs``;
+- ``0003``: indexes for the catalogue's listing and filter queries at 10^6 tracklets.
 
 The ``schema_version`` table stays, with one row (``reid.store._models.SCHEMA_VERSION``): the
 *compatibility level* a release must understand to use the database. Releases from before Alembic
@@ -40,7 +41,7 @@ __all__ = ["BASELINE", "READABLE_WITHOUT_UPGRADE", "alembic_config",
 BASELINE = "0001"  # the schema of schema_version 2, the last one before Alembic
 # Revisions a read-only opening (which never migrates) can use as they are: the catalogue's tables
 # and columns equal head's; what they lack (indexes, the job queue) a reader does not need.
-READABLE_WITHOUT_UPGRADE = frozenset({"0001"})
+READABLE_WITHOUT_UPGRADE = frozenset({"0001", "0002"})
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from reid.store import _jobs  # noqa: F401  (registers index_jobs on Base.metadata)
 from reid.store._models import Base
 
 
