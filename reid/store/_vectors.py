@@ -2,7 +2,10 @@
 from, and the derived vector index kept in line with them.
 
 Write order is crash-safe: the database transaction commits first (the source of truth), then the
-in-memory index is updated and saved atomically; ``check`` repairs what a crash in between left.
+in-memory index is updated and persisted: a change is appended to the index's delta file (its cost
+is the change's, not the gallery's) and the main index file is rewritten only when the delta has
+grown past a share of it, or when the change restructured the index (a new kind, centre or lists);
+see ``_sync``. ``check`` repairs what a crash in between left.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from reid.store._errors import GalleryError, file_error
 from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
 from reid.store._shared import GalleryContext, chunks
-from reid.store._sync import sync_index, write_index_files
+from reid.store._sync import CompactionPolicy, delta_path, sync_index, write_index_files
 from reid.store.index import IndexConfig, VectorIndex
+from reid.store.index.delta import ADD, HEADER_BYTES, REMOVE, DeltaOp
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +80,10 @@ class Vectors:
         self.config = config
         self._index: VectorIndex | None = None
         self._checked = False
+        # length of the delta file with which the files on disk match ``_index`` (None: unknown,
+        # the next save rewrites the main file)
+        self._delta_bytes: int | None = None
+        self.compaction = CompactionPolicy()
 
     # ---------------------------------------------------------------- fingerprint
     @property
@@ -123,10 +131,9 @@ class Vectors:
                 db_ids = np.array(s.scalars(select(TrackletRow.id).where(
                     TrackletRow.descriptor.is_not(None)).order_by(TrackletRow.id)).all(), np.int64)
             layout = self._ctx.layout
-            self._index, report = sync_index(layout.index, layout.index_meta, fp, self.config,
-                                             db_ids, self._fetch_descriptors,
-                                             gallery_id=self._ctx.gallery_id,
-                                             writable=not self._ctx.read_only)
+            self._index, report, self._delta_bytes = sync_index(
+                layout.index, layout.index_meta, fp, self.config, db_ids, self._fetch_descriptors,
+                gallery_id=self._ctx.gallery_id, writable=not self._ctx.read_only)
             self._checked = True
             return report
 
@@ -175,32 +182,61 @@ class Vectors:
                 found.update((key, blob) for key, blob in rows if blob is not None)
         return found
 
-    def save(self, fingerprint: dict[str, Any] | None) -> None:
-        """Save the in-memory index; a failing disk becomes ``GalleryError`` (the database,
-        already committed, stays the truth and the next opening repairs the file)."""
+    def save(self, fingerprint: dict[str, Any] | None, change: DeltaOp | None = None) -> None:
+        """Persist the in-memory index: append ``change`` (the one change since the files last
+        matched it) to the delta, or rewrite the main file (no change given, or the delta is due
+        for merging). A failing disk becomes ``GalleryError`` (the database, already committed,
+        stays the truth and the next opening repairs the files)."""
         layout = self._ctx.layout
         if self._index is None:
             raise RuntimeError("no vector index to save")
+        known, self._delta_bytes = self._delta_bytes, None  # unknown until written
         try:
-            write_index_files(self._index, fingerprint, layout.index, layout.index_meta,
-                              self._ctx.gallery_id)
+            self._delta_bytes = write_index_files(
+                self._index, fingerprint, layout.index, layout.index_meta, self._ctx.gallery_id,
+                change=change, delta_bytes=known, policy=self.compaction)
         except OSError as exc:
             raise file_error(exc, layout.index, "writing the vector index") from exc
 
+    def compact(self) -> bool:
+        """Merge the delta file into the main index file now (e.g. when the gallery is idle);
+        returns False when there was nothing to merge."""
+        self._require_checked()
+        with self._ctx.lock:
+            if self._index is None or self._delta_bytes == HEADER_BYTES:
+                return False
+            self.save(self.fingerprint)
+            return True
+
+    def delta_size(self) -> int:
+        """Bytes of changes in the delta file not yet merged into the main index file."""
+        try:
+            return max(0, delta_path(self._ctx.layout.index).stat().st_size - HEADER_BYTES)
+        except OSError:
+            return 0
+
     def add(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict[str, Any]) -> None:
-        """Index unit descriptors ``x`` ``(N, D)`` under ``ids`` (already committed) and save."""
+        """Index unit descriptors ``x`` ``(N, D)`` under ``ids`` (already committed) and persist
+        them (appended to the delta unless the index was restructured)."""
         self._require_checked()
         if self._index is None:
             self._index = VectorIndex(int(fingerprint["dim"]), self.config)
+            before = None
+        else:
+            before = self._index.backend
         self._index.add(ids, x)
-        self.save(dict(fingerprint))
+        same = self._index.backend is before  # not rebuilt (new kind, centre or lists)
+        self.save(dict(fingerprint), DeltaOp(ADD, np.asarray(ids, np.int64), x) if same else None)
 
     def remove(self, ids: Sequence[int]) -> None:
-        """Remove ``ids`` (already deleted from the database) from the index and save."""
+        """Remove ``ids`` (already deleted from the database) from the index and persist that."""
         self._require_checked()
         if self._index is not None and len(ids):
-            self._index.remove(np.array(ids, np.int64))
-            self.save(self.fingerprint)
+            before = self._index.backend
+            keys = np.array(ids, np.int64)
+            self._index.remove(keys)
+            same = self._index.backend is before  # graph kinds rebuild to remove
+            self.save(self.fingerprint, DeltaOp(REMOVE, keys) if same else None)
 
     # ------------------------------------------------------------ re-embedding
     @staticmethod
