@@ -90,10 +90,15 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
 def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code
     """Serve ``service`` (web UI at ``/``, JSON API at ``/api/v1``) until interrupted.
 
-    The UI's indexing runs in the service's worker process (``LowPriorityIndexing`` turns it on);
-    it is stopped when serving ends."""
+    The UI's indexing actions enqueue jobs in the gallery's queue (``reid.jobs.QueuedIndexing``);
+    one local worker process runs them (started by ``LowPriorityIndexing``, at the
+    ``--index-niceness`` priority), and so can any ``reid worker`` on the same gallery. The worker
+    is stopped when serving ends (its job, if any, goes back to the queue)."""
     from app.ui.serving import launch
+    from reid.jobs.queued import QueuedIndexing
 
+    if getattr(service, "worker_factory", None) is not None:
+        service = QueuedIndexing(service)
     where = f"http://{options.host}:{options.port}"
     logger.info("serving the gallery in %s on %s (JSON API under %s/api/v1)%s", service.data_dir,
                 where, where, " (login required)" if options.auth else "")

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from reid.embed.crops import read_rgb_crop
 from reid.files import sha256_file
@@ -104,6 +105,21 @@ class IngestMixin(ServiceCore):
         logger.error("indexing %s failed: %s", path, message)
         return IndexReport(str(path), camera, "failed", video_id=video_id, error=message,
                            elapsed_s=time.perf_counter() - t0)
+
+    @property
+    def worker_factory(self) -> Callable[[], Any] | None:
+        """The picklable factory of an equivalent service for another process (None: none)."""
+        return self._worker_factory
+
+    def fail_interrupted(self, path: str | Path, message: str) -> int | None:
+        """After a process indexing ``path`` died (e.g. a queue worker): mark the rows it left
+        failed with ``message`` and repair the index; returns the video id, if any."""
+        with self._writing():
+            return self._fail_interrupted(Path(path).expanduser().resolve(), message)
+
+    def forget_cached_rows(self) -> None:
+        """Forget the cached gallery rows: another process (a queue worker) changed them."""
+        self._rows.invalidate()
 
     def _fail_interrupted(self, path: Path, message: str) -> int | None:
         """After a worker crash: mark the rows it left for ``path`` failed; repair the index.
