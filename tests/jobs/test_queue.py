@@ -1,5 +1,6 @@
 """The indexing job queue and the worker loop, with a fake indexer (no video decoding): atomic
-claims under concurrency, leases that expire and are re-claimed, retries, orphans, progress."""
+claims under concurrency, leases that expire and are re-claimed, retries, orphans, progress;
+each test runs on SQLite and on a real PostgreSQL server (``db_url``, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ from reid.store._jobs import worker_id_for
 
 
 @pytest.fixture
-def gallery(tmp_path: Path) -> Path:
-    return tmp_path / "gallery"
+def gallery(tmp_path: Path, db_url: str | None):
+    """Opens the test's gallery (SQLite, then PostgreSQL: ``db_url`` of tests/conftest.py); each
+    call is another connection pool, as another worker process would have."""
+    def open_store() -> Store:
+        return Store.open(tmp_path / "gallery", db_url=db_url)
+
+    return open_store
 
 
 def videos(folder: Path, n: int) -> list[Path]:
@@ -56,9 +62,9 @@ class FakeIndexer:
                            tracklets=3, video_seconds=2.0, elapsed_s=self.seconds)
 
 
-def test_enqueue_is_idempotent_while_active(gallery: Path, tmp_path: Path) -> None:
+def test_enqueue_is_idempotent_while_active(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         queue = store.jobs
         first = queue.enqueue(video, "north")
         assert queue.enqueue(video, "north").id == first.id  # pending
@@ -75,16 +81,16 @@ def test_enqueue_is_idempotent_while_active(gallery: Path, tmp_path: Path) -> No
             queue.enqueue(tmp_path / "missing.avi")
 
 
-def test_two_workers_racing_claim_each_job_exactly_once(gallery: Path, tmp_path: Path) -> None:
+def test_two_workers_racing_claim_each_job_exactly_once(gallery, tmp_path: Path) -> None:
     paths = videos(tmp_path / "in", 40)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         for p in paths:
             store.jobs.enqueue(p)
     claims: dict[str, list[int]] = {"a": [], "b": []}
     start = threading.Barrier(2)
 
     def claimer(name: str) -> None:
-        with Store.open(gallery) as own:  # each worker its own engine and connections
+        with gallery() as own:  # each worker its own engine and connections
             queue = own.jobs
             start.wait()
             while (job := queue.claim(name)) is not None:
@@ -99,15 +105,15 @@ def test_two_workers_racing_claim_each_job_exactly_once(gallery: Path, tmp_path:
     got = claims["a"] + claims["b"]
     assert sorted(got) == list(range(1, 41)), "a job was claimed twice or never"
     assert claims["a"] and claims["b"], "one worker took everything: no race happened"
-    with Store.open(gallery) as store:
+    with gallery() as store:
         jobs = store.jobs.list()
         assert all(j.state == "done" and j.attempts == 1 for j in jobs)
         assert {j.worker_id for j in jobs} == {"a", "b"}
 
 
-def test_two_run_worker_loops_index_each_video_once(gallery: Path, tmp_path: Path) -> None:
+def test_two_run_worker_loops_index_each_video_once(gallery, tmp_path: Path) -> None:
     paths = videos(tmp_path / "in", 12)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         for p in paths:
             store.jobs.enqueue(p)
     indexer = FakeIndexer(seconds=0.02)
@@ -115,14 +121,14 @@ def test_two_run_worker_loops_index_each_video_once(gallery: Path, tmp_path: Pat
     summaries = []
 
     def worker(name: str) -> None:
-        with Store.open(gallery) as own:
+        with gallery() as own:
             summaries.append(run_worker(own.jobs, indexer, worker_id=name, heartbeat_s=0.2,
                                         lease_s=5, poll_s=0.05, stop=stop))
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in ("a", "b")]
     for t in threads:
         t.start()
-    with Store.open(gallery) as store:
+    with gallery() as store:
         deadline = time.monotonic() + 60
         while store.jobs.counts()["done"] < 12 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -134,9 +140,9 @@ def test_two_run_worker_loops_index_each_video_once(gallery: Path, tmp_path: Pat
     assert all(s.done for s in summaries), [s.done for s in summaries]
 
 
-def test_an_expired_lease_is_reclaimed_by_another_worker(gallery: Path, tmp_path: Path) -> None:
+def test_an_expired_lease_is_reclaimed_by_another_worker(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         queue = store.jobs
         job = queue.enqueue(video)
         assert queue.claim("silent") is not None
@@ -154,21 +160,21 @@ def test_an_expired_lease_is_reclaimed_by_another_worker(gallery: Path, tmp_path
         assert queue.get(job.id).state == "done" and queue.get(job.id).video_id == 2
 
 
-def test_heartbeats_keep_a_long_job_claimed(gallery: Path, tmp_path: Path) -> None:
+def test_heartbeats_keep_a_long_job_claimed(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         job = store.jobs.enqueue(video)
     seen: dict[str, object] = {}
 
     def behave(path: str) -> None:
-        with Store.open(gallery) as other:  # another worker, looking for expired leases
+        with gallery() as other:  # another worker, looking for expired leases
             for _ in range(8):
                 time.sleep(0.15)
                 assert other.jobs.requeue_expired(0.5) == []
             row = other.jobs.get(job.id)
             seen.update(progress=row.progress, message=row.message, state=row.state)
 
-    with Store.open(gallery) as store:
+    with gallery() as store:
         summary = run_worker(store.jobs, FakeIndexer(behave=behave), worker_id="busy",
                              heartbeat_s=0.1, lease_s=0.5, progress_s=0.05, once=True)
         assert summary.done == [job.id]
@@ -178,7 +184,7 @@ def test_heartbeats_keep_a_long_job_claimed(gallery: Path, tmp_path: Path) -> No
         assert done.result is not None and done.result["tracklets"] == 3
 
 
-def test_a_crashing_attempt_is_retried_up_to_max_attempts(gallery: Path, tmp_path: Path) -> None:
+def test_a_crashing_attempt_is_retried_up_to_max_attempts(gallery, tmp_path: Path) -> None:
     crash, bad, flaky = videos(tmp_path / "in", 3)
     tries: dict[str, int] = {}
 
@@ -195,7 +201,7 @@ def test_a_crashing_attempt_is_retried_up_to_max_attempts(gallery: Path, tmp_pat
         return None
 
     finals = []
-    with Store.open(gallery) as store:
+    with gallery() as store:
         ids = [store.jobs.enqueue(p, max_attempts=3).id for p in (crash, bad, flaky)]
         summary = run_worker(store.jobs, FakeIndexer(behave=behave), worker_id="w", job_ids=ids,
                              heartbeat_s=0.1, lease_s=5, poll_s=0.01,
@@ -209,12 +215,12 @@ def test_a_crashing_attempt_is_retried_up_to_max_attempts(gallery: Path, tmp_pat
     assert sorted(summary.retried) == sorted([ids[0], ids[0], ids[2]])
 
 
-def test_jobs_of_a_dead_worker_process_are_taken_back_at_once(gallery: Path, tmp_path: Path) -> None:
+def test_jobs_of_a_dead_worker_process_are_taken_back_at_once(gallery, tmp_path: Path) -> None:
     a, b = videos(tmp_path / "in", 2)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     host = worker_id_for().split(":")[0]
-    with Store.open(gallery) as store:
+    with gallery() as store:
         queue = store.jobs
         ja, jb = queue.enqueue(a, max_attempts=1), queue.enqueue(b)
         assert queue.claim(f"{host}:{dead.pid}:gone", job_ids=[ja.id]) is not None
@@ -225,9 +231,9 @@ def test_jobs_of_a_dead_worker_process_are_taken_back_at_once(gallery: Path, tmp
         assert queue.get(jb.id).state == "claimed"  # this process is alive
 
 
-def test_an_interrupted_worker_gives_its_job_back(gallery: Path, tmp_path: Path) -> None:
+def test_an_interrupted_worker_gives_its_job_back(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         job = store.jobs.enqueue(video)
         with pytest.raises(KeyboardInterrupt):
             run_worker(store.jobs, FakeIndexer(behave=lambda p: KeyboardInterrupt()),
@@ -236,9 +242,9 @@ def test_an_interrupted_worker_gives_its_job_back(gallery: Path, tmp_path: Path)
         assert back.state == "pending" and back.attempts == 0 and back.worker_id is None
 
 
-def test_queue_api_refuses_bad_arguments(gallery: Path, tmp_path: Path) -> None:
+def test_queue_api_refuses_bad_arguments(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
-    with Store.open(gallery) as store:
+    with gallery() as store:
         with pytest.raises(ValueError, match="max_attempts"):
             store.jobs.enqueue(video, max_attempts=0)
         with pytest.raises(ValueError, match="worker id"):
