@@ -46,16 +46,19 @@ class LocalWorkerProcess:
         on_crash: ``(job path, message)`` after the child died holding a job (e.g. the server's
             ``ReidService.fail_interrupted``, which marks the half-indexed video failed).
         heartbeat_s, lease_s, poll_s: the child's :func:`~reid.jobs.worker.run_worker` settings.
+        stall_s: a child whose job shows no new progress this long is killed (a hung decoder):
+            that attempt fails as a crash would.
     """
 
     def __init__(self, factory: Callable[[], Any], queue: JobQueue, *, niceness: int = 10,
                  on_crash: Callable[[str, str], object] | None = None, heartbeat_s: float = 5.0,
-                 lease_s: float = 60.0, poll_s: float = 0.5) -> None:
+                 lease_s: float = 60.0, poll_s: float = 0.5, stall_s: float = 900.0) -> None:
         self._factory = factory
         self._queue = queue
         self._niceness = int(niceness)
         self._on_crash = on_crash
         self._settings = (float(heartbeat_s), float(lease_s), float(poll_s))
+        self._stall_s = float(stall_s)
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._stopping = threading.Event()
@@ -95,14 +98,14 @@ class LocalWorkerProcess:
         while not self._stopping.is_set():
             process = self._process
             started = time.monotonic()
-            while process.is_alive() and not self._stopping.is_set():
-                process.join(0.5)
+            hung = self._watch(process)
             if self._stopping.is_set():
                 return
-            self._after_death(process.pid, process.exitcode)
-            # A child that dies at once (e.g. its models cannot be built) is not restarted in a
-            # tight loop; one that ran a while is restarted at once.
-            backoff = 1.0 if time.monotonic() - started > 60 else min(60.0, backoff * 2)
+            crashed_in_job = self._after_death(process.pid, process.exitcode, hung)
+            # A child that dies at once without a job (e.g. its models cannot be built) is not
+            # restarted in a tight loop; one that crashed in a job or ran a while is, at once.
+            quick = not crashed_in_job and time.monotonic() - started < 60
+            backoff = min(60.0, backoff * 2) if quick else 1.0
             if self._stopping.wait(backoff):
                 return
             with self._lock:
@@ -111,23 +114,55 @@ class LocalWorkerProcess:
                 self.restarts += 1
                 self._spawn()
 
-    def _after_death(self, pid: int, exitcode: int | None) -> None:
-        """Record a crash on the job the dead child held."""
+    def _held(self, pid: int) -> list[Any]:
+        """The jobs the child ``pid`` holds (claimed under its worker id)."""
+        worker_id = child_worker_id(pid)
+        return [j for j in self._queue.list(state="claimed", limit=None) if j.worker_id == worker_id]
+
+    def _watch(self, process: Any) -> bool:
+        """Wait while the child lives; kill it when its job shows no progress for ``stall_s``.
+        True when it was killed for that."""
+        check_s = min(5.0, self._stall_s / 4)
+        seen: tuple[Any, ...] | None = None
+        changed = last_check = time.monotonic()
+        while process.is_alive() and not self._stopping.is_set():
+            process.join(0.5)
+            now = time.monotonic()
+            if now - last_check < check_s:
+                continue
+            last_check = now
+            try:
+                state = tuple((j.id, j.progress, j.message) for j in self._held(process.pid))
+            except Exception:  # a busy database: look again later
+                continue
+            if state != seen or not state:
+                seen, changed = state, now
+            elif now - changed > self._stall_s:
+                logger.error("the indexing worker showed no progress for %.0f s; killing it",
+                             self._stall_s)
+                process.kill()
+                process.join(10)
+                return True
+        return False
+
+    def _after_death(self, pid: int, exitcode: int | None, hung: bool = False) -> bool:
+        """Record a crash on the job the dead child held; True when it held one."""
         from reid.service.worker import describe_exit
 
         how = describe_exit(exitcode)
         worker_id = child_worker_id(pid)
         try:
-            held = [j for j in self._queue.list(state="claimed", limit=None)
-                    if j.worker_id == worker_id]
+            held = self._held(pid)
         except Exception:
             logger.exception("could not read the job queue after the worker died")
-            return
+            return False
         if not held:
             logger.warning("the indexing worker process exited (%s) while idle; restarting", how)
-            return
+            return False
         for job in held:
-            message = f"the indexing worker crashed ({how}) while indexing this video"
+            message = (f"the indexing worker stopped answering for {self._stall_s:.0f} s while "
+                       "indexing this video" if hung
+                       else f"the indexing worker crashed ({how}) while indexing this video")
             logger.error("job %d (%s): %s", job.id, job.path, message)
             try:
                 if self._on_crash is not None:
@@ -135,6 +170,7 @@ class LocalWorkerProcess:
                 self._queue.fail(job.id, worker_id, message, retry=True)
             except Exception:
                 logger.exception("could not record the crash of job %d", job.id)
+        return True
 
     def close(self, timeout_s: float = 20.0) -> None:
         """Stop the child: its job (if any) goes back to the queue; killed after ``timeout_s``."""
