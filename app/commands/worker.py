@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 on_retry=lambda job, report: say(f"attempt {job.attempts} of job {job.id} failed "
                                                  f"(will retry): {report.error}"))
     except KeyboardInterrupt:
-        say(f"worker {worker_id}: stopped; its job went back to the queue")
+        say(f"worker {worker_id}: stopped (a job it was running went back to the queue)")
         return 0
     finally:
         service.close()

@@ -252,3 +252,25 @@ def test_queue_api_refuses_bad_arguments(gallery, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="heartbeat_s"):
             run_worker(store.jobs, FakeIndexer(), heartbeat_s=5, lease_s=5)
         assert isinstance(store.jobs, JobQueue)
+
+
+def test_a_waiting_caller_reports_jobs_another_worker_ran(gallery, tmp_path: Path) -> None:
+    mine, theirs = videos(tmp_path / "in", 2)
+    finals = []
+    with gallery() as store:
+        queue = store.jobs
+        ids = [queue.enqueue(mine).id, queue.enqueue(theirs).id]
+        assert queue.claim("other", job_ids=[ids[1]]) is not None  # e.g. a `reid worker`
+
+        def finish_theirs() -> None:
+            time.sleep(0.3)
+            queue.finish(ids[1], "other", video_id=9, result={"status": "indexed", "tracklets": 5})
+
+        helper = threading.Thread(target=finish_theirs)
+        helper.start()
+        summary = run_worker(queue, FakeIndexer(), worker_id="me", job_ids=ids, poll_s=0.05,
+                             heartbeat_s=0.1, lease_s=5,
+                             on_final=lambda job, report: finals.append((job.id, report is None)))
+        helper.join()
+    assert summary.done == [ids[0]]
+    assert finals == [(ids[0], False), (ids[1], True)]  # ours with its report, theirs from the row
