@@ -16,13 +16,13 @@ import logging
 import multiprocessing
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from reid.store import JobQueue
+from reid.store._jobs import worker_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _NAME = "serve"
 
 def child_worker_id(pid: int) -> str:
     """The worker id the child with process id ``pid`` claims jobs under."""
-    return f"{socket.gethostname()}:{pid}:{_NAME}"
+    return worker_id_for(_NAME, pid)
 
 
 class LocalWorkerProcess:

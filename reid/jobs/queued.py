@@ -111,14 +111,19 @@ class QueuedIndexing:
 
         files = list(iter_videos(root, exclude=self._service.data_dir, on_skip=skipped))
         self.use_worker_process()
-        ids = [self._queue.enqueue(p, camera, start_time, actor=actor,
-                                   max_attempts=self._max_attempts).id for p, camera in files]
+        ids: list[int | IndexReport] = []
+        for p, camera in files:
+            try:
+                ids.append(self._queue.enqueue(p, camera, start_time, actor=actor,
+                                               max_attempts=self._max_attempts).id)
+            except OSError as exc:  # gone since the folder was listed
+                ids.append(IndexReport(str(p), camera, "failed", error=str(exc)))
         for i, job_id in enumerate(ids):
             def sub(fraction: float, message: str, i: int = i) -> None:
                 if progress is not None:
                     progress((i + fraction) / len(ids), message)
 
-            reports.append(self._wait(job_id, sub))
+            reports.append(job_id if isinstance(job_id, IndexReport) else self._wait(job_id, sub))
         return reports
 
     def _wait(self, job_id: int, progress: ProgressFn | None) -> IndexReport:

@@ -55,7 +55,7 @@ from reid.store._models import Base, UTCDateTime, utcnow
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "JobInfo", "JobQueue", "JobRow", "JobState", "content_key",
-           "parse_worker_id", "worker_id_for"]
+           "machine_id", "parse_worker_id", "worker_id_for"]
 
 DEFAULT_MAX_ATTEMPTS = 3
 _MESSAGE_CHARS = 500
@@ -156,15 +156,27 @@ def content_key(path: str | Path) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}"
 
 
-def worker_id_for(name: str | None = None) -> str:
-    """A worker id ``"<host>:<pid>[:<name>]"``: the queue can tell a worker of this machine whose
-    process is gone (see :meth:`JobQueue.requeue_orphans`)."""
-    base = f"{socket.gethostname()}:{os.getpid()}"
+def machine_id() -> str:
+    """This machine as worker ids name it: the host name, plus the inode of this process's PID
+    namespace where there is one (``host~4026531836``), so that containers sharing a host name
+    but not their process ids never judge each other's workers dead."""
+    host = socket.gethostname().replace(":", "_")
+    try:
+        return f"{host}~{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return host
+
+
+def worker_id_for(name: str | None = None, pid: int | None = None) -> str:
+    """A worker id ``"<machine>:<pid>[:<name>]"`` (:func:`machine_id`; ``pid`` defaults to this
+    process's): the queue can tell a worker of this machine whose process is gone (see
+    :meth:`JobQueue.requeue_orphans`)."""
+    base = f"{machine_id()}:{os.getpid() if pid is None else pid}"
     return f"{base}:{name}" if name else base
 
 
 def parse_worker_id(worker_id: str) -> tuple[str, int] | None:
-    """``(host, pid)`` of an id made by :func:`worker_id_for`, None for any other id."""
+    """``(machine, pid)`` of an id made by :func:`worker_id_for`, None for any other id."""
     parts = worker_id.split(":")
     if len(parts) < 2 or not parts[1].isdigit():
         return None
@@ -367,9 +379,9 @@ class JobQueue:
             job_id, worker, f"worker {worker} stopped heart-beating for over {timeout_s:g} s")]
 
     def requeue_orphans(self, host: str | None = None) -> list[int]:
-        """Re-queue claimed jobs of workers on ``host`` (default this machine) whose process is
-        gone (e.g. killed with ``kill -9``), without waiting for their lease to expire."""
-        host = host or socket.gethostname()
+        """Re-queue claimed jobs of workers on ``host`` (default this machine, :func:`machine_id`)
+        whose process is gone (e.g. killed with ``kill -9``), without waiting for their lease."""
+        host = host or machine_id()
         with self._db() as s:
             claimed = list(s.execute(select(JobRow.id, JobRow.worker_id)
                                      .where(JobRow.state == JobState.CLAIMED)).all())

@@ -20,6 +20,7 @@ class FakeService:
 
     def __init__(self, data_dir: str) -> None:
         self.store = Store.open(data_dir)
+        self.data_dir = self.store.data_dir
 
     def index_video(self, path, camera=None, start_time=None, progress=None, actor="cli"):
         name = Path(path).name
@@ -104,3 +105,25 @@ def test_closing_gives_the_running_job_back(tmp_path: Path) -> None:
         assert (back.state, back.attempts, back.worker_id) == ("pending", 0, None)
         report = QueuedIndexing(service, start_worker=False)
         assert report.index_video(tmp_path / "missing.avi").status == "failed"
+
+
+def test_a_served_folder_is_enqueued_and_reported_per_file(tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    files(root / "north", "a.avi")
+    files(root / "south", "b.avi", "crash.avi")
+    data = tmp_path / "gallery"
+    service = FakeService(str(data))
+    service.worker_factory = FakeFactory(str(data))  # type: ignore[attr-defined]
+    queued = QueuedIndexing(service, max_attempts=1, poll_s=0.05)
+    seen: list[float] = []
+    try:
+        reports = queued.index_folder(root, progress=lambda f, m: seen.append(f), actor="ui")
+        jobs = service.store.jobs.list()
+    finally:
+        queued.close()
+    got = [(Path(r.path).name, r.camera, r.status) for r in reports]
+    assert got == [("a.avi", "north", "indexed"), ("b.avi", "south", "indexed"),
+                   ("crash.avi", "south", "failed")]
+    assert "crashed (exit code 3)" in (reports[2].error or "")
+    assert [j.actor for j in jobs] == ["ui"] * 3 and reports[0].tracklets == 2
+    assert seen and max(seen) <= 1.0 and seen == sorted(seen)  # one bar over the whole folder
