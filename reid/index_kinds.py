@@ -9,4 +9,5 @@ from __future__ import annotations
 
 __all__ = ["INDEX_KINDS"]
 
-INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "auto")
+INDEX_KINDS: tuple[str, ...] = ("flat", "hnsw", "hnswsq", "ivfsq", "ivfpq", "ivfpqfs",
+                                  "auto")

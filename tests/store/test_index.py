@@ -54,7 +54,7 @@ def test_flat_matches_brute_force_and_pads():
     assert i[0, 2:].tolist() == [-1, -1] and np.isneginf(s[0, 2:]).all()
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "hnswsq", "ivfpq", "ivfsq", "auto"])
+@pytest.mark.parametrize("kind", ["hnsw", "hnswsq", "ivfpq", "ivfpqfs", "ivfsq", "auto"])
 def test_approximate_kinds_fall_back_then_switch(kind):
     cfg = IndexConfig(kind=kind, approx_min_size=1500, pq_m=8, ivf_nprobe=64, refine_factor=10)
     x, ids = _unit(2000, 32, 1), np.arange(2000) + 1
@@ -70,7 +70,7 @@ def test_approximate_kinds_fall_back_then_switch(kind):
     assert (got[:, 0] == ids[:50]).all()
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw", "hnswsq", "ivfpq", "ivfsq"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "hnswsq", "ivfpq", "ivfpqfs", "ivfsq"])
 def test_remove_and_roundtrip(tmp_path, kind):
     cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64, pca_dim=16)
     x, ids = _unit(1200, 32, 2), np.arange(1200) + 10
@@ -102,7 +102,8 @@ def test_rejects_duplicates_bad_shapes_and_corrupt_files(tmp_path):
 
 
 @pytest.mark.parametrize(("kind", "refine"), [("ivfsq", "fp16"), ("ivfsq", "none"),
-                                              ("ivfpq", "sq8"), ("ivfpq", "none")])
+                                              ("ivfpq", "sq8"), ("ivfpq", "none"),
+                                              ("ivfpqfs", "sq8")])
 def test_ivf_ids_stay_right_after_removal(kind, refine):
     # IndexIDMap2 over IVF renumbered positions on removal and returned neighbours' ids
     cfg = IndexConfig(kind=kind, approx_min_size=0, pq_m=8, ivf_nprobe=64, pca_dim=0,
@@ -118,11 +119,12 @@ def test_ivf_ids_stay_right_after_removal(kind, refine):
     assert np.mean(got[:, 0] == ids[:40]) > 0.95
 
 
-@pytest.mark.parametrize("kind", ["ivfsq", "hnswsq", "hnsw"])
+@pytest.mark.parametrize("kind", ["ivfsq", "ivfpqfs", "hnswsq", "hnsw"])
 def test_recall_on_clustered_descriptors(tmp_path, kind):
     x, who = _clustered(people=400, per=8, d=128)
     ids = np.arange(len(x)) + 1
-    cfg = IndexConfig(kind=kind, approx_min_size=0, pca_dim=32, ivf_nlist=64, ivf_nprobe=16)
+    cfg = IndexConfig(kind=kind, approx_min_size=0, pca_dim=32, ivf_nlist=64, ivf_nprobe=16,
+                      pq_m=8)
     index = VectorIndex.build(128, ids, x, cfg)
     q, _ = _clustered(people=400, per=1, d=128, seed=0)  # same centres and cameras, new noise
     q = q[:100]
@@ -234,3 +236,12 @@ def test_id_map_ids_reads_the_ids_of_a_loaded_idmap_and_refuses_other_structures
     assert as_id_map(loaded) is loaded
     with pytest.raises(TypeError, match="IndexIDMap2"):
         id_map_ids(faiss.IndexFlatIP(8))
+
+
+def test_fast_scan_pq_needs_its_rescoring_copy():
+    with pytest.raises(ValueError, match="refine"):
+        IndexConfig(kind="ivfpqfs", refine="none")
+    index = VectorIndex.build(32, np.arange(2000), _unit(2000, 32, 8),
+                              IndexConfig(kind="ivfpqfs", approx_min_size=0, pq_m=8, pca_dim=0,
+                                          refine="sq8"))
+    assert isinstance(index.backend.main, faiss.IndexIVFPQFastScan)

@@ -10,7 +10,7 @@ from reid.index_kinds import INDEX_KINDS
 __all__ = ["IVF_KINDS", "KINDS", "REFINES", "IndexConfig", "IndexFileError"]
 
 KINDS = INDEX_KINDS  # the CLI offers the same tuple without importing the store
-IVF_KINDS = ("ivfsq", "ivfpq")
+IVF_KINDS = ("ivfsq", "ivfpq", "ivfpqfs")
 REFINES = ("sq8", "fp16", "none")
 
 
@@ -23,9 +23,10 @@ class IndexConfig:
     """How the vector index is built. Defaults come from ``benchmarks/search_scale.py``.
 
     Attributes:
-        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"hnswsq"``, ``"ivfsq"``, ``"ivfpq"`` or
-            ``"auto"``
-            (flat below ``approx_min_size``, then ``ivfsq``).
+        kind: ``"flat"`` (exact, default), ``"hnsw"``, ``"hnswsq"``, ``"ivfsq"``, ``"ivfpq"``,
+            ``"ivfpqfs"`` (4-bit PQ scanned with SIMD, needs ``refine``; the 10^7 kind: see
+            ``benchmarks/search_10m.py``) or ``"auto"`` (flat below ``approx_min_size``, then
+            ``ivfsq``).
         approx_min_size: approximate kinds use exact flat search below this many vectors.
         hnsw_m: HNSW graph degree.
         hnsw_ef_construction: HNSW build-time beam width.
@@ -37,7 +38,7 @@ class IndexConfig:
         pca_dim: ``hnswsq`` and IVF kinds index the vectors projected onto this many principal directions
             (uncentred); 0 or >= the dimension keeps the full vectors.
         pq_m: PQ sub-quantisers (bytes per vector at 8 bits); must divide the (projected) dimension.
-        pq_nbits: bits per PQ code.
+        pq_nbits: bits per PQ code (``ivfpq``; ``ivfpqfs`` codes with 4 bits).
         refine: re-score ``hnswsq``/IVF candidates with ``"fp16"`` or ``"sq8"`` copies of the full vectors, or
             ``"none"`` (scores then come from the codes).
         refine_factor: candidates per wanted result when refining.
@@ -67,6 +68,9 @@ class IndexConfig:
             raise ValueError("approx_min_size must be >= 0, refine_factor and ivf_nprobe >= 1")
         if self.pca_dim < 0:
             raise ValueError(f"pca_dim must be >= 0, got {self.pca_dim}")
+        if self.kind == "ivfpqfs" and self.refine == "none":
+            raise ValueError("index kind 'ivfpqfs' re-scores its 4-bit codes: refine must be "
+                             "'sq8' or 'fp16', not 'none'")
 
     def target_kind(self, n: int) -> str:
         """The kind of index to use for ``n`` vectors (flat below ``approx_min_size``)."""

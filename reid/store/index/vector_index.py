@@ -11,7 +11,8 @@ Kinds (``IndexConfig.kind``), each a module of this package behind one interface
   the graph from the remaining vectors (logged; slow on big galleries).
 - ``"hnswsq"`` (``hnswsq.py``): an HNSW graph over 8-bit codes of the projected vectors, candidates
   re-scored like ``ivfsq``'s (``coded.py``); builds far faster than ``"hnsw"`` at 2048-d.
-- ``"ivfsq"``, ``"ivfpq"`` (``ivf.py``): IVF over 8-bit scalar-quantised (or PQ) codes of the
+- ``"ivfsq"``, ``"ivfpq"``, ``"ivfpqfs"`` (``ivf.py``): IVF over 8-bit scalar-quantised (or PQ,
+  or 4-bit fast-scan PQ) codes of the
   descriptors projected onto their top ``pca_dim`` principal directions (uncentred, so inner
   products are kept), then exact re-scoring of the ``k * refine_factor`` best candidates against
   half-precision (``"fp16"``) or 8-bit (``"sq8"``) copies of the full vectors. ``ivfsq`` is the
@@ -70,7 +71,7 @@ CENTRE_MIN_VECTORS = 32
 
 KIND_MODULES: dict[str, type[KindIndex]] = {
     "flat": FlatIndex, "hnsw": HnswIndex, "hnswsq": HnswSqIndex, "ivfsq": IvfIndex,
-    "ivfpq": IvfIndex}
+    "ivfpq": IvfIndex, "ivfpqfs": IvfIndex}
 """The class implementing each concrete kind (``"auto"`` resolves to one of them)."""
 
 
