@@ -8,7 +8,12 @@ person (top 30, other cameras only):
 - ``--mode rest`` (default): ``POST /api/v1/search`` of the JSON API, one ``httpx.Client``
   (keep-alive) per client thread;
 - ``--mode gradio``: the UI's ``/search`` event through one ``gradio_client`` session per client
-  (the Gradio queue).
+  (the Gradio queue; gradio_client runs several threads and opens a new HTTP client per call, so
+  20 of them load the shared cores heavily);
+- ``--mode ui``: the UI's ``/search`` event through the Gradio queue the way the page does it
+  (``POST /gradio_api/queue/join``, then the event's server-sent events on
+  ``GET /gradio_api/queue/data`` until ``process_completed``), one lean ``http.client`` session
+  per client: the server's cost without gradio_client's.
 
 Then the same again while a video is being indexed through the UI's queue (``/index_files``).
 Prints p50/p95/max latency and errors per phase, and the 1-minute load average before and after.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import datetime as dt
+import functools
 import http.client
 import json
 import os
@@ -172,8 +178,74 @@ def rest_client_run(url: str, ids: list[int], rounds: int, seed: int) -> tuple[l
     return latencies, errors
 
 
+@functools.cache
+def _search_event(url: str) -> tuple[int, tuple[bool, ...]]:
+    """The UI search event's ``fn_index`` and which of its inputs are ``gr.State`` (the page
+    sends None for those)."""
+    config = httpx.get(url + "/config", timeout=30).json()
+    kinds = {c["id"]: c.get("type") for c in config["components"]}
+    for index, dep in enumerate(config["dependencies"]):
+        if dep.get("api_name") == "search":
+            return dep.get("id", index), tuple(kinds.get(i) == "state" for i in dep["inputs"])
+    raise RuntimeError("the app has no /search event")
+
+
+def ui_client_run(url: str, ids: list[int], rounds: int, seed: int) -> tuple[list[float], list[str]]:
+    """One page-like session doing ``rounds`` UI searches through the Gradio queue, with
+    ``http.client`` keep-alive connections; (latencies s, errors)."""
+    fn_index, is_state = _search_event(url)
+    rng = random.Random(seed)
+    session = f"load{seed:04d}{rng.getrandbits(32):08x}"
+    parts = urllib.parse.urlsplit(url)
+    join = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    stream = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    latencies, errors = [], []
+    try:
+        for _ in range(rounds):
+            values = iter([rng.choice(ids), 0.0, 30, [], None, None, False, True])
+            data = [None if state else next(values) for state in is_state]
+            body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session,
+                               "event_data": None, "trigger_id": None})
+            t0 = time.perf_counter()
+            try:
+                join.request("POST", "/gradio_api/queue/join", body,
+                             {"Content-Type": "application/json"})
+                response = join.getresponse()
+                payload = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"join: HTTP {response.status}: {payload[:150]!r}")
+                event_id = json.loads(payload)["event_id"]
+                stream.request("GET", f"/gradio_api/queue/data?session_hash={session}")
+                events = stream.getresponse()
+                done = None
+                while done is None:
+                    line = events.readline()
+                    if not line:
+                        raise RuntimeError("the event stream ended before process_completed")
+                    if line.startswith(b"data:"):
+                        message = json.loads(line[5:])
+                        if message.get("msg") == "process_completed" and \
+                                message.get("event_id") == event_id:
+                            done = message
+                events.close()
+                stream.close()  # the page's stream stays open; a fresh one per call is simpler
+                if not done.get("success"):
+                    errors.append(f"failed: {str(done.get('output'))[:150]}")
+                elif not done["output"]["data"][1]:
+                    errors.append("empty result")
+            except (OSError, http.client.HTTPException, RuntimeError, KeyError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                join.close()
+                stream.close()
+            latencies.append(time.perf_counter() - t0)
+    finally:
+        join.close()
+        stream.close()
+    return latencies, errors
+
+
 SERVER_MS: list[float] = []  # service-side search times (ms) of the REST calls of a phase
-CLIENTS = {"rest": rest_client_run, "gradio": gradio_client_run}
+CLIENTS = {"rest": rest_client_run, "gradio": gradio_client_run, "ui": ui_client_run}
 
 
 def run_phase(url: str, ids: list[int], clients: int, rounds: int, mode: str) -> dict:
@@ -216,7 +288,8 @@ def main() -> int:
                         help="video indexed during the second phase (default data/vtest.avi)")
     parser.add_argument("--mode", choices=sorted(CLIENTS), default="rest",
                         help="rest: POST /api/v1/search (default); gradio: the UI's /search "
-                        "through gradio_client")
+                        "through gradio_client; ui: the UI's /search through the queue like "
+                        "the page, lean client")
     parser.add_argument("--search-concurrency", type=int, default=4,
                         help="reid serve --search-concurrency (UI searches at once; default 4)")
     parser.add_argument("--api-search-threads", type=int, default=1,
@@ -254,7 +327,8 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    what = "POST /api/v1/search" if args.mode == "rest" else "gradio_client /search"
+    what = {"rest": "POST /api/v1/search", "gradio": "gradio_client /search",
+            "ui": "the page's queue protocol /search"}[args.mode]
     print(f"\n{args.clients} concurrent clients x {args.rounds} searches each, top 30, "
           f"{args.tracklets} tracklets, {what} (latency per call, seconds; clients and server "
           f"share this machine's {os.cpu_count()} cores; 1-min load before: {load_before:.2f}; "

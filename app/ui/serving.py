@@ -258,6 +258,7 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     from app.ui.layout import build_app
     from app.ui.rest import add_api
     from app.ui.tab_ingest import upload_space
+    from reid.store.layout import GalleryLayout
 
     config = UiConfig(max_upload_bytes=options.max_upload_bytes,
                       archive_roots=tuple(Path(r).resolve() for r in options.archive_roots),
@@ -281,6 +282,11 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     add_api(app, service, auth=options.auth,
             loopback_only=is_loopback(options.host) and not options.allowed_hosts,
             search_threads=options.api_search_threads)
+    # Thumbnails and crops are served from where they lie instead of being hashed and copied
+    # into Gradio's cache on every search (that copy was two thirds of the event loop's time
+    # under 20 searching clients). Gradio keeps this list per process, like GRADIO_TEMP_DIR above;
+    # the files stay behind the same guard and allowed/blocked paths as before.
+    gr.set_static_paths([GalleryLayout(data_dir).crops])
     app = gr.mount_gradio_app(app, demo, path="/", **kwargs)
     from starlette.routing import Mount
 

@@ -8,7 +8,7 @@ import shutil
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from sqlalchemy import Exists, Row, Select, delete, func, select
@@ -213,8 +213,8 @@ class Catalogue:
         out: dict[int, TrackletInfo] = {}
         with self._ctx.db() as s:
             for part in chunks(list(np.asarray(ids).reshape(-1))):
-                out.update((t.id, self._info(t, cam, start)) for t, cam, start in
-                           s.execute(self._info_query().where(TrackletRow.id.in_(part))).all())
+                rows = s.execute(self._info_query().where(TrackletRow.id.in_(part))).all()
+                out.update((row.id, self._info(row)) for row in rows)
         return out
 
     def list_tracklets(self, *, video_id: int | None = None, camera: str | None = None,
@@ -226,21 +226,28 @@ class Catalogue:
         if camera is not None:
             q = q.where(CameraRow.name == camera)
         with self._ctx.db() as s:
-            return [self._info(t, cam, start) for t, cam, start in s.execute(q).all()]
+            return [self._info(row) for row in s.execute(q).all()]
 
     @staticmethod
-    def _info_query() -> Select[TrackletRow, str, dt.datetime | None]:
-        return (select(TrackletRow, CameraRow.name, VideoRow.start_time)
-                .join(VideoRow, TrackletRow.video_id == VideoRow.id)
-                .join(CameraRow, TrackletRow.camera_id == CameraRow.id))
+    def _info_query() -> Select[Unpack[tuple[Any, ...]]]:
+        """The columns of a ``TrackletInfo``: plain rows, not ORM objects, and neither the boxes
+        nor the descriptor blob (only whether there is one), which searches never need."""
+        t = TrackletRow
+        return (select(t.id, t.video_id, t.camera_id, CameraRow.name.label("camera"), t.track_id,
+                       t.first_frame, t.last_frame, t.start_s, t.end_s, t.quality, t.crop_paths,
+                       t.thumbnail_path, VideoRow.start_time,
+                       t.descriptor.is_not(None).label("has_descriptor"))
+                .join(VideoRow, t.video_id == VideoRow.id)
+                .join(CameraRow, t.camera_id == CameraRow.id))
 
-    def _info(self, t: TrackletRow, camera: str, start: dt.datetime | None) -> TrackletInfo:
+    def _info(self, row: Row[Any]) -> TrackletInfo:
         root = self._data_dir
         return TrackletInfo(
-            t.id, t.video_id, t.camera_id, camera, t.track_id, t.first_frame, t.last_frame,
-            t.start_s, t.end_s, t.quality, tuple(root / p for p in t.crop_paths or []),
-            None if t.thumbnail_path is None else root / t.thumbnail_path,
-            start, t.descriptor is not None)
+            row.id, row.video_id, row.camera_id, row.camera, row.track_id, row.first_frame,
+            row.last_frame, row.start_s, row.end_s, row.quality,
+            tuple(root / p for p in row.crop_paths or []),
+            None if row.thumbnail_path is None else root / row.thumbnail_path,
+            row.start_time, bool(row.has_descriptor))
 
     def get_boxes(self, tracklet_id: int) -> tuple[np.ndarray, np.ndarray]:
         """``(frames (N,) int64, boxes_xyxy (N, 4) float32 pixels)`` of one tracklet."""
