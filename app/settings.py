@@ -20,7 +20,8 @@ class Settings:
 
     Attributes:
         data_dir: the gallery folder (``reid.db``, ``vectors.faiss``, ``crops/``...).
-        db_url: SQLAlchemy URL; default SQLite in the data dir (PostgreSQL works unchanged).
+        db_url: SQLAlchemy URL; default SQLite in the data dir. PostgreSQL:
+            ``postgresql+psycopg://USER@HOST/DB`` (the ``postgres`` extra installs the driver).
         detector: ``"yolo"`` (falls back to ``"ssd"``, then ``"hog"``, with a warning, when weights
             are unavailable), ``"ssd"`` (SSDLite-MobileNetV2 person detector in cv2.dnn) or ``"hog"``.
         yolo_weights: ultralytics weights name or path.
@@ -80,6 +81,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
     """The options every gallery command shares (and, with ``indexing``, the pipeline's)."""
     parser.add_argument("--data-dir", dest="data_dir", help=f"gallery folder (default ./{DEFAULT_DATA_DIR}, "
                         "or $REID_DATA_DIR)")
+    parser.add_argument("--db-url", dest="db_url",
+                        help="gallery database as a SQLAlchemy URL (default SQLite in the data dir, or "
+                        "$REID_DB_URL), e.g. postgresql+psycopg://USER@HOST/DB for a catalogue shared by "
+                        "several servers")
     parser.add_argument("--embedder", choices=EMBEDDER_CHOICES,
                         help="descriptor model (default auto: TF-CLIP checkpoint, else zero-shot CLIP, "
                         "else the offline MobileNetV2 fallback)")

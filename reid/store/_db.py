@@ -23,7 +23,7 @@ from reid.store._models import SCHEMA_VERSION, Base, SchemaVersion, utcnow
 logger = logging.getLogger(__name__)
 
 __all__ = ["BUSY_TIMEOUT_S", "Database", "SchemaMismatchError", "open_engine", "read_only_url",
-           "sqlite_path"]
+           "server_error", "sqlite_path"]
 
 BUSY_TIMEOUT_S = 10.0  # how long a statement waits for another process's lock
 MIGRATION_LOCK_KEY = 0x7265_6964  # PostgreSQL advisory lock held while creating or migrating
@@ -61,6 +61,33 @@ def read_only_url(path: Path, *, immutable: bool = False) -> str:
     for a folder where not even those can be created)."""
     flags = "mode=ro" + ("&immutable=1" if immutable else "")
     return f"sqlite:///file:{quote(str(Path(path).resolve()))}?{flags}&uri=true"
+
+
+def server_error(exc: BaseException, label: str) -> GalleryError:
+    """A ``GalleryError`` for a failure of a database server (PostgreSQL) at ``label`` (the URL
+    without password): the driver's first line and what to check, never SQL text."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    low = text.lower()
+    where = f"the gallery database {label}"
+    if "password" in low or "authentication" in low or ("role" in low and "does not exist" in low):
+        msg = (f"the database server refused the login to {where} ({text}): check the user and "
+               "password (--db-url, $REID_DB_URL, ~/.pgpass)")
+    elif "database" in low and "does not exist" in low:
+        msg = (f"{where} does not exist ({text}): create it (`createdb`, an empty database) or "
+               "fix --db-url")
+    elif any(k in low for k in ("could not connect", "connection refused", "connection failed",
+                                "no such file or directory", "timeout expired", "server closed",
+                                "terminating connection", "connection is closed")):
+        msg = (f"cannot reach {where} ({text}): check that the database server is running and "
+               "reachable from this host, and the host/port in --db-url")
+    elif "deadlock" in low or "could not serialize" in low or "lock" in low:
+        msg = f"{where} is busy ({text}): retry"
+    elif "no space" in low or "disk full" in low:
+        msg = f"the database server of {where} is out of disk space ({text}): free space, then retry"
+    else:
+        msg = f"{where} failed ({text}); the database server's log may say more"
+    return GalleryError(msg)
 
 
 class Database:
@@ -104,7 +131,9 @@ class Database:
         except (IntegrityError, ProgrammingError):
             raise  # constraint violations and SQL bugs are not the files' fault
         except DBAPIError as exc:
-            raise database_error(exc, self.label, BUSY_TIMEOUT_S) from exc
+            if self.engine.dialect.name == "sqlite":
+                raise database_error(exc, self.label, BUSY_TIMEOUT_S) from exc
+            raise server_error(exc, self.label) from exc
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from reid.store import GalleryLayout
 
 
@@ -24,6 +26,7 @@ def test_layout_paths_are_inside_the_data_dir(tmp_path: Path) -> None:
     assert {"reid.db", "vectors.faiss", "uploads", "models"} <= set(layout.private_names())
 
 
+@pytest.mark.sqlite_only  # checks that reid.db is created in the data dir
 def test_store_and_site_models_use_the_layout(tmp_path: Path) -> None:
     from reid.adapt.models import SiteModels
     from reid.store import Store
