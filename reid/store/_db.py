@@ -200,12 +200,48 @@ def open_engine(url: str, *, label: str | None = None, read_only: bool = False,
         with db._translated(), engine.connect() as conn:
             if engine.dialect.name == "postgresql" and not read_only:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            created = _prepare_schema(conn, label, read_only, on_new)
-            conn.commit()
+            with migration_foreign_keys(conn, enabled=read_only):
+                created = _prepare_schema(conn, label, read_only, on_new)
+                conn.commit()
     except BaseException:
         engine.dispose()
         raise
     return db, created
+
+
+@contextmanager
+def migration_foreign_keys(conn: Connection, *, enabled: bool = False) -> Iterator[None]:
+    """On SQLite, foreign keys off while the schema is created or migrated (then on again);
+    elsewhere, or with ``enabled``, nothing. Call ``check_foreign_keys`` before committing.
+
+    A revision that changes a SQLite table copies it and drops the original; with foreign keys on,
+    dropping ``videos`` would first delete every tracklet (``ON DELETE CASCADE``). The pragma only
+    takes effect outside a transaction, so this must wrap the connection's first statements; a
+    transaction left open (the caller failed) is rolled back.
+    """
+    if conn.dialect.name != "sqlite" or enabled:
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.rollback()  # end the transaction SQLAlchemy began for the pragma
+
+
+def check_foreign_keys(conn: Connection) -> None:
+    """SQLite: raise ``SchemaMismatchError`` when rows break a foreign key (after a migration run
+    with foreign keys off); the caller's transaction should then be rolled back."""
+    if conn.dialect.name != "sqlite":
+        return
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise SchemaMismatchError(f"migrating the gallery database would leave {len(broken)} rows "
+                                  f"breaking foreign keys (first: {tuple(broken[0])}); nothing was "
+                                  "changed. Report this, and keep using the release that wrote it")
 
 
 def _not_ours(label: str, what: str) -> SchemaMismatchError:
@@ -277,6 +313,7 @@ def _prepare_schema(conn: Connection, label: str, read_only: bool,
     if revision is None:
         migrations.stamp(conn, migrations.BASELINE)
     migrations.upgrade(conn, "head")
+    check_foreign_keys(conn)  # O(rows), so only after an upgrade
     logger.warning("upgraded the gallery database %s from schema revision %s to %s", label, was,
                    head)
     return False

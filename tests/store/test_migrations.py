@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from reid.store import GalleryError, GalleryLayout, SchemaMismatchError, Store, migrations
-from reid.store._db import open_engine, read_only_url
+from reid.store._db import check_foreign_keys, migration_foreign_keys, open_engine, read_only_url
 from reid.store._models import Base
 from tests.store.helpers import FP, execute_sql, person_gallery, record
 
@@ -174,3 +174,38 @@ def test_servers_opening_one_new_catalogue_at_once_create_it_once(tmp_path, post
     assert _revision(postgres_url) == migrations.head_revision()
     ids = {(tmp_path / f"server{i}" / "crops" / ".gallery-id").read_text() for i in range(4)}
     assert len(ids) == 1  # one gallery, one id, in every data dir
+
+
+def _recreate_videos(conn: sa.Connection) -> None:
+    """What a future revision changing ``videos`` does on SQLite: copy the table, drop the old."""
+    from alembic.operations import Operations
+
+    ops = Operations(MigrationContext.configure(conn, opts={"render_as_batch": True}))
+    with ops.batch_alter_table("videos", recreate="always") as batch:
+        batch.alter_column("path", existing_type=sa.Text(), nullable=False)
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("guarded", [True, False])
+def test_sqlite_table_rebuilds_in_a_migration_keep_the_rows_that_reference_them(tmp_path, guarded):
+    with Store.open(tmp_path) as store:
+        person_gallery(store, people=2, cameras=2)
+    engine = sa.create_engine(GalleryLayout.of(tmp_path).db_url)
+    sa.event.listen(engine, "connect",
+                    lambda con, _rec: con.execute("PRAGMA foreign_keys=ON"))  # as the store does
+    try:
+        with engine.connect() as conn:
+            if guarded:  # as open_engine runs migrations
+                with migration_foreign_keys(conn):
+                    _recreate_videos(conn)
+                    check_foreign_keys(conn)
+                    conn.commit()
+            else:
+                _recreate_videos(conn)
+                conn.commit()
+            left = conn.execute(sa.text("SELECT count(*) FROM tracklets")).scalar()
+            fk = conn.execute(sa.text("PRAGMA foreign_keys")).scalar()
+    finally:
+        engine.dispose()
+    assert fk == 1  # on again for the store's own work
+    assert left == (4 if guarded else 0)  # unguarded, dropping videos cascaded to every tracklet
