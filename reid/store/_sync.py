@@ -252,6 +252,33 @@ def _replay_delta(index: VectorIndex, index_path: Path, meta: dict[str, Any],
     return found.good_bytes
 
 
+def _catch_up(current: tuple[VectorIndex | None, int | None], index_path: Path, meta_path: Path,
+              fingerprint: dict[str, Any], gallery_id: str | None) -> tuple[VectorIndex, int] | None:
+    """The index in memory brought up to date by replaying only the records appended to its
+    delta since (by another process), when the files still follow it (same main file); None
+    otherwise (the files are loaded anew)."""
+    index, done = current
+    meta = read_index_meta(meta_path)
+    if (index is None or done is None or done < HEADER_BYTES or meta is None
+            or index.file_sha256 is None or meta.get("sha256") != index.file_sha256
+            or meta.get("fingerprint") != fingerprint
+            or meta.get("gallery_id") not in (None, gallery_id)):
+        return None
+    limit = meta.get("delta_bytes")
+    if not isinstance(limit, int) or limit < done:
+        return None
+    if limit == done:
+        return index, done
+    found = read_delta(delta_path(index_path), index.file_sha256, index.dim, limit, start=done)
+    if found.problem is not None:
+        return None
+    try:
+        replay(index, found.ops)
+    except ValueError:
+        return None
+    return index, found.good_bytes
+
+
 def sync_index(
     index_path: Path,
     meta_path: Path,
@@ -261,6 +288,7 @@ def sync_index(
     fetch: Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]],
     gallery_id: str | None = None,
     writable: bool = True,
+    current: tuple[VectorIndex | None, int | None] = (None, None),
 ) -> tuple[VectorIndex | None, RepairReport, int | None]:
     """Load the vector index and repair it against the database.
 
@@ -273,6 +301,9 @@ def sync_index(
         fetch: yields ``(ids, vectors (n, D))`` chunks from the database for the given ids.
         gallery_id: the database's gallery id; an index recorded for another gallery is rebuilt.
         writable: save a repaired index (False: repair in memory only, for a read-only gallery).
+        current: the index already in memory and the delta length it matches: when the main
+            file is still the one it was loaded from, only the records appended since are read
+            (a server following another process's writes; the main file is not read again).
 
     Returns:
         ``(index, report, delta_bytes)``; the index is None only when the database has no
@@ -282,7 +313,9 @@ def sync_index(
     report = RepairReport()
     if fingerprint is None:
         return None, report, None
-    for _attempt in range(3):  # a writer may be replacing the files as we read: read again
+    loaded, attempt = _catch_up(current, index_path, meta_path, fingerprint, gallery_id), RepairReport()
+    for _attempt in range(0 if loaded is not None else 3):
+        # a writer may be replacing the files as we read: read again
         meta_before, attempt = read_index_meta(meta_path), RepairReport()
         loaded = _load_or_none(index_path, meta_path, fingerprint, config, attempt, gallery_id)
         if loaded is not None or read_index_meta(meta_path) == meta_before:

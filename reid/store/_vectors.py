@@ -124,16 +124,20 @@ class Vectors:
     # ------------------------------------------------------------ index lifecycle
     def check(self) -> RepairReport:
         """Load the vector index, check it against the database and repair it (saved unless the
-        gallery is read-only); see ``RepairReport``."""
+        gallery is read-only); see ``RepairReport``. Called again (a server after another
+        process wrote), it reads only the delta records appended since, when it can."""
         with self._ctx.lock:
             fp = self.fingerprint
             with self._ctx.db() as s:
                 db_ids = np.array(s.scalars(select(TrackletRow.id).where(
                     TrackletRow.descriptor.is_not(None)).order_by(TrackletRow.id)).all(), np.int64)
             layout = self._ctx.layout
+            current = (self._index, self._delta_bytes)
+            self._delta_bytes = None  # unknown until loaded
             self._index, report, self._delta_bytes = sync_index(
                 layout.index, layout.index_meta, fp, self.config, db_ids, self._fetch_descriptors,
-                gallery_id=self._ctx.gallery_id, writable=not self._ctx.read_only)
+                gallery_id=self._ctx.gallery_id, writable=not self._ctx.read_only,
+                current=current)
             self._checked = True
             return report
 

@@ -134,13 +134,30 @@ def test_galleries_without_a_delta_still_open_and_start_one(tmp_path):
         assert not store.repair_report.changed and store.index.ntotal == 45
 
 
-def test_another_process_sees_appended_videos_on_reload(tmp_path):
+def test_another_process_sees_appended_videos_on_reload(tmp_path, monkeypatch):
     with Store.open(tmp_path) as writer, Store.open(tmp_path) as reader:
         person_gallery(writer, people=20, cameras=2)
         reader.check_index()
+        loaded = reader.index
         ids = _add_video(writer)
-        report = reader.check_index()  # what a server does when vectors.json changed
-        assert not report.changed and set(ids) <= set(reader.index.ids().tolist())
+        more = _add_video(writer)
+        vid = writer.get_tracklets(ids)[ids[0]].video_id
+        writer.delete_video(vid)
+        from reid.store.index import VectorIndex
+
+        def no_reload(*args, **kwargs):
+            raise AssertionError("the main file was read again")
+
+        with monkeypatch.context() as m:
+            m.setattr(VectorIndex, "load", no_reload)
+            report = reader.check_index()  # what a server does when vectors.json changed
+        assert not report.changed and reader.index is loaded  # only the new records were read
+        have = set(reader.index.ids().tolist())
+        assert set(more) <= have and not set(ids) & have
+        assert not reader.check_index().changed  # nothing new: nothing read
+        writer.vectors.compact()  # a new main file: loaded anew
+        assert not reader.check_index().changed and reader.index is not loaded
+        _consistent(reader)
 
 
 def _killed(*args, **kwargs):

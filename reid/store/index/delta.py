@@ -108,10 +108,12 @@ def append_delta(path: Path, op: DeltaOp, dim: int, expect_size: int) -> int:
     return expect_size + len(record)
 
 
-def read_delta(path: Path, main_sha256: str, dim: int, limit: int) -> DeltaRead:
-    """The records of the delta at ``path`` within its first ``limit`` bytes (the size
-    ``vectors.json`` recorded after the last complete append; later bytes may be an append in
-    flight). Stops at the first record that is cut short or fails its crc (``problem``)."""
+def read_delta(path: Path, main_sha256: str, dim: int, limit: int, start: int = HEADER_BYTES
+               ) -> DeltaRead:
+    """The records of the delta at ``path`` from byte ``start`` (a record boundary; default: the
+    first record) to byte ``limit`` (the size ``vectors.json`` recorded after the last complete
+    append; later bytes may be an append in flight). Stops at the first record that is cut short
+    or fails its crc (``problem``)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -124,7 +126,8 @@ def read_delta(path: Path, main_sha256: str, dim: int, limit: int) -> DeltaRead:
             if sha.hex() != main_sha256 or file_dim != dim:
                 return DeltaRead([], 0, f"{path.name} follows another {path.with_suffix('.faiss').name}")
             ops: list[DeltaOp] = []
-            pos = HEADER_BYTES
+            pos = max(start, HEADER_BYTES)
+            f.seek(pos)
             while pos < limit:
                 rec = f.read(_RECORD.size)
                 if len(rec) < _RECORD.size or pos + _RECORD.size > limit:
