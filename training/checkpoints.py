@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from reid.model import TFCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,8 @@ def is_training_checkpoint(path: str | Path) -> bool:
     return True
 
 
-def model_from_training_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu"):
+def model_from_training_checkpoint(state: dict[str, Any], device: str | torch.device = "cpu"
+) -> TFCLIP:
     """Rebuild the TF-CLIP training model of a checkpoint and load its weights strictly."""
     from reid.model import create_model
 
@@ -75,7 +79,7 @@ def export_inference(train_checkpoint: str | Path, out: str | Path) -> Path:
     return save_checkpoint(model, out, **meta)
 
 
-def load_eval_model(path: str | Path, device: str | torch.device = "cpu"):
+def load_eval_model(path: str | Path, device: str | torch.device = "cpu") -> TFCLIP:
     """A model to evaluate from either checkpoint kind (training or inference); eval mode."""
     from reid.model import load_checkpoint
 

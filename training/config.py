@@ -25,7 +25,7 @@ class TrainConfig:
 
     dataset: str = "mars"
     root: str = ""
-    dataset_options: dict = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     model: str = "tfclip-vit-b16"
     pretrained: str | None = "openai"
     init_checkpoint: str | None = None
@@ -43,7 +43,7 @@ class TrainConfig:
     large_module_lr: bool = True
     warmup_epochs: int = 10
     warmup_factor: float = 0.1
-    milestones: list = field(default_factory=lambda: [30, 50, 70])
+    milestones: list[int] = field(default_factory=lambda: [30, 50, 70])
     gamma: float = 0.1
     label_smoothing: float = 0.1
     triplet_margin: float = 0.3
@@ -64,7 +64,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _fields() -> dict[str, dataclasses.Field]:
+def _fields() -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 

@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from training.sampling import IdentityBatchSampler, rrs_indices, rrs_test_indice
 logger = logging.getLogger(__name__)
 
 MODES = ("rrs", "rrs_test", "dense")
+
+# One dataset item: (clip (T, 3, H, W) or dense chunks (n, T, 3, H, W), pid, camid, index).
+ClipItem = tuple[torch.Tensor, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def load_frames(paths: Sequence[str], size_hw: tuple[int, int]) -> np.ndarray:
     out = np.empty((len(paths), H, W, 3), dtype=np.uint8)
     for i, p in enumerate(paths):
         with Image.open(p) as im:
-            out[i] = np.asarray(im.convert("RGB").resize((W, H), Image.BILINEAR))
+            out[i] = np.asarray(im.convert("RGB").resize((W, H), Image.Resampling.BILINEAR))
     return out
 
 
@@ -74,7 +78,7 @@ def to_tensor(frames: np.ndarray, mean: Sequence[float], std: Sequence[float]) -
     return (t - m) / s
 
 
-class ClipDataset(Dataset):
+class ClipDataset(Dataset[ClipItem]):
     """Tracklets as clips for the model.
 
     ``mode="rrs"``: (T, 3, H, W) from random RRS positions; ``"rrs_test"``: the deterministic RRS
@@ -85,7 +89,7 @@ class ClipDataset(Dataset):
     """
 
     def __init__(
-        self, records: Sequence[DatasetTracklet], preprocess: dict, mode: str = "rrs",
+        self, records: Sequence[DatasetTracklet], preprocess: dict[str, Any], mode: str = "rrs",
         augment: Augment | None = None, seed: int = 0,
     ) -> None:
         if mode not in MODES:
@@ -104,7 +108,7 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int, int]:
+    def __getitem__(self, index: int) -> ClipItem:
         rec = self.records[index]
         n = len(rec.frame_paths)
         if self.mode == "dense":
@@ -143,15 +147,16 @@ def seed_worker(worker_id: int) -> None:
         info.dataset.reseed(seed)
 
 
-def _collate_list(batch):
+def _collate_list(batch: list[ClipItem]) -> list[ClipItem]:
+    """Dense batches stay lists of items (their chunk counts differ)."""
     return batch
 
 
 def train_loader(
-    records: Sequence[DatasetTracklet], preprocess: dict, *, p: int = 4, k: int = 4,
+    records: Sequence[DatasetTracklet], preprocess: dict[str, Any], *, p: int = 4, k: int = 4,
     augment: Augment | None = None, num_workers: int = 0, seed: int = 0,
     rank: int = 0, world_size: int = 1,
-) -> DataLoader:
+) -> DataLoader[ClipItem]:
     """RRS clips in P x K batches: yields (clips (P*K, T, 3, H, W), pids, camids, indices)."""
     ds = ClipDataset(records, preprocess, "rrs", augment or Augment(), seed=seed + rank)
     sampler = IdentityBatchSampler([r.pid for r in records], p, k, seed, rank, world_size)
@@ -163,9 +168,9 @@ def train_loader(
 
 
 def eval_loader(
-    records: Sequence[DatasetTracklet], preprocess: dict, *, mode: str = "dense",
+    records: Sequence[DatasetTracklet], preprocess: dict[str, Any], *, mode: str = "dense",
     batch_size: int = 16, num_workers: int = 0,
-) -> DataLoader:
+) -> DataLoader[ClipItem]:
     """Unaugmented clips in dataset order. ``rrs_test``: batched tensors as in ``train_loader``;
     ``dense``: lists of ``(chunks (n, T, 3, H, W), pid, camid, index)`` items (one per tracklet)."""
     if mode == "rrs":

@@ -6,20 +6,26 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.data import eval_loader
+from training.data import ClipItem, eval_loader
 from training.datasets.records import DatasetTracklet
 from training.losses import LossTerm, compute_loss
 from training.metrics import euclidean_distmat, evaluate_rank, query_plus_gallery
 
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
+
+    from reid.model import TFCLIP
+
 logger = logging.getLogger(__name__)
 
 
-def autocast_for(device: torch.device, amp: bool):
+def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
     """fp16 autocast on CUDA when ``amp``; a no-op context elsewhere (AMP is CUDA-only here)."""
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.float16)
@@ -28,7 +34,7 @@ def autocast_for(device: torch.device, amp: bool):
 
 def train_one_epoch(
     model: torch.nn.Module,
-    loader,
+    loader: DataLoader[ClipItem],
     optimizer: torch.optim.Optimizer,
     terms: list[LossTerm],
     *,
@@ -57,11 +63,11 @@ def train_one_epoch(
             out = model(clips, camids)
         loss, parts = compute_loss(terms, out, pids)
         if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]  # Tensor.backward has no annotations
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # Tensor.backward has no annotations
             optimizer.step()
         parts["acc"] = float((out.proj_logits.argmax(1) == pids).float().mean())
         for key, value in parts.items():
@@ -79,7 +85,7 @@ def train_one_epoch(
 
 @torch.no_grad()
 def extract_features(
-    model: torch.nn.Module,
+    model: TFCLIP,
     records: Sequence[DatasetTracklet],
     *,
     sampling: str = "dense",
@@ -100,11 +106,11 @@ def extract_features(
     pre = model.preprocess
     loader = eval_loader(records, pre, mode=sampling, batch_size=batch_size if sampling != "dense"
                          else 1, num_workers=num_workers)
-    feats = []
+    feats: list[torch.Tensor] = []
     for batch in tqdm(loader, desc=f"features ({sampling})", disable=not progress, leave=False):
         if sampling == "dense":
             chunks, _, cam, _ = batch[0]
-            parts = []
+            parts: list[torch.Tensor] = []
             for s in range(0, len(chunks), batch_size):
                 c = chunks[s:s + batch_size].to(device)
                 cams = torch.full((len(c),), cam, dtype=torch.long, device=device)
@@ -125,7 +131,7 @@ def rank_from_features(
     *,
     rerank: bool = False,
     max_rank: int = 50,
-) -> dict:
+) -> dict[str, Any]:
     """Spec-9.3 protocol on (feats, pids, camids) of query and gallery -> metrics dict.
 
     Gallery = gallery ∪ query; squared Euclidean on the (already L2-normalised) descriptors;
@@ -139,8 +145,8 @@ def rank_from_features(
 
         dist = k_reciprocal_rerank(dist, euclidean_distmat(qf, qf), euclidean_distmat(gf, gf))
     cmc, mAP = evaluate_rank(dist, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
-    result = {"mAP": float(mAP), "cmc": cmc.tolist(), "rerank": rerank,
-              "num_query": int(len(q_pids)), "num_gallery": int(len(g_pids))}
+    result: dict[str, Any] = {"mAP": float(mAP), "cmc": cmc.tolist(), "rerank": rerank,
+                              "num_query": int(len(q_pids)), "num_gallery": int(len(g_pids))}
     for r in (1, 5, 10, 20):
         if r <= max_rank:
             result[f"rank{r}"] = float(cmc[r - 1])
@@ -148,7 +154,7 @@ def rank_from_features(
 
 
 def evaluate(
-    model: torch.nn.Module,
+    model: TFCLIP,
     query: Sequence[DatasetTracklet],
     gallery: Sequence[DatasetTracklet],
     *,
@@ -159,12 +165,11 @@ def evaluate(
     rerank: bool = False,
     num_workers: int = 0,
     progress: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Encode query and gallery, then CMC/mAP: returns ``{"mAP", "rank1", ..., "cmc": [...]}``."""
-    kw = dict(sampling=sampling, device=device, batch_size=batch_size, amp=amp,
-              num_workers=num_workers, progress=progress)
-    q = extract_features(model, query, **kw)
-    g = extract_features(model, gallery, **kw)
+    q, g = (extract_features(model, records, sampling=sampling, device=device, batch_size=batch_size,
+                             amp=amp, num_workers=num_workers, progress=progress)
+            for records in (query, gallery))
     result = rank_from_features(q, g, rerank=rerank)
     result["sampling"] = sampling
     return result

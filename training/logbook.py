@@ -7,11 +7,12 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 
-def append_metrics(run_dir: str | Path, record: dict) -> None:
+def append_metrics(run_dir: str | Path, record: dict[str, Any]) -> None:
     """Append one record (scalars; lists are dropped from the CSV) to metrics.jsonl / metrics.csv."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -27,7 +28,7 @@ def append_metrics(run_dir: str | Path, record: dict) -> None:
         writer.writerows(rows)
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """All records of ``metrics.jsonl`` (empty if none)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
@@ -35,7 +36,7 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_metrics(records: Sequence[dict], path: str | Path) -> Path:
+def plot_metrics(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Loss per epoch (left) and mAP / Rank-1 per evaluated epoch (right) -> PNG."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 

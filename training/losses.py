@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from reid.model import TFCLIPOutput
 
 logger = logging.getLogger(__name__)
 
@@ -54,31 +58,35 @@ def triplet_hard(features: torch.Tensor, targets: torch.Tensor, margin: float = 
     return F.relu(d_ap[valid] - d_an[valid] + margin).mean()
 
 
+# (model output, labels (B,)) -> unweighted scalar loss, or None when the term does not apply.
+LossFn = Callable[["TFCLIPOutput", torch.Tensor], torch.Tensor | None]
+
+
 @dataclass(frozen=True)
 class LossTerm:
     """One weighted term: ``weight * fn(model_output, labels)``; skipped when ``fn`` returns None."""
 
     name: str
     weight: float
-    fn: Callable[[object, torch.Tensor], torch.Tensor | None]
+    fn: LossFn
 
 
-def _id(field: str, eps: float):
-    def fn(out, labels):
+def _id(field: str, eps: float) -> LossFn:
+    def fn(out: TFCLIPOutput, labels: torch.Tensor) -> torch.Tensor | None:
         logits = getattr(out, field)
         return None if logits is None else cross_entropy_label_smooth(logits, labels, eps)
     return fn
 
 
-def _tri(field: str, margin: float):
-    def fn(out, labels):
+def _tri(field: str, margin: float) -> LossFn:
+    def fn(out: TFCLIPOutput, labels: torch.Tensor) -> torch.Tensor | None:
         feats = getattr(out, field)
         return None if feats is None else triplet_hard(feats, labels, margin)
     return fn
 
 
-def _frame_id(eps: float):
-    def fn(out, labels):
+def _frame_id(eps: float) -> LossFn:
+    def fn(out: TFCLIPOutput, labels: torch.Tensor) -> torch.Tensor | None:
         logits = out.frame_logits
         if logits is None:
             return None
@@ -105,10 +113,11 @@ def tfclip_loss_terms(
 
 
 def compute_loss(
-    terms: list[LossTerm], out: object, labels: torch.Tensor
+    terms: list[LossTerm], out: TFCLIPOutput, labels: torch.Tensor
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum of the weighted terms -> (total scalar tensor, {name: unweighted value} for logging)."""
-    total, parts = None, {}
+    total: torch.Tensor | None = None
+    parts: dict[str, float] = {}
     for term in terms:
         value = term.fn(out, labels)
         if value is None:

@@ -10,18 +10,22 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from training.data import eval_loader
 from training.datasets.records import DatasetTracklet
 
+if TYPE_CHECKING:
+    from reid.model import TFCLIP
+
 logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
 def build_clip_memory(
-    model: torch.nn.Module,
+    model: TFCLIP,
     records: Sequence[DatasetTracklet],
     num_classes: int,
     *,
@@ -66,12 +70,12 @@ def build_clip_memory(
     for batch in loader:
         chunks = torch.cat([item[0] for item in batch])
         owners = torch.cat([torch.full((len(item[0]),), i) for i, item in enumerate(batch)])
-        feats = []
+        parts: list[torch.Tensor] = []
         with autocast:
             for s in range(0, len(chunks), clips_per_forward):
                 clips = chunks[s:s + clips_per_forward].to(device, non_blocking=True)
-                feats.append(model.memory_features(clips).double())
-        feats = torch.cat(feats)
+                parts.append(model.memory_features(clips).double())
+        feats = torch.cat(parts)
         for i, item in enumerate(batch):
             sums[item[1]] += feats[owners.to(feats.device) == i].mean(dim=0)
             counts[item[1]] += 1

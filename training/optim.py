@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -52,8 +53,9 @@ def build_optimizer(
         mult = lr_multiplier(name, bias_lr_factor=bias_lr_factor, large_fc_lr=large_fc_lr,
                              large_module_lr=large_module_lr)
         groups.setdefault(mult, []).append(param)
-    param_groups = [{"params": ps, "lr": base_lr * m, "lr_mult": m, "weight_decay": weight_decay}
-                    for m, ps in sorted(groups.items())]
+    param_groups: list[dict[str, Any]] = [
+        {"params": ps, "lr": base_lr * m, "lr_mult": m, "weight_decay": weight_decay}
+        for m, ps in sorted(groups.items())]
     for g in param_groups:
         logger.debug("lr group x%g: %d tensors", g["lr_mult"], len(g["params"]))
     return torch.optim.Adam(param_groups, lr=base_lr, betas=(0.9, 0.999), eps=1e-8,

@@ -91,7 +91,7 @@ class IdentityBatchSampler:
         available = [pid for pid in groups if groups[pid]]
         while len(available) >= self.p:
             chosen = rng.choice(len(available), size=self.p, replace=False)
-            batch = []
+            batch: list[int] = []
             for c in chosen:
                 batch.extend(int(i) for i in groups[available[c]].pop(0))
             batches.append(batch)

@@ -12,6 +12,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +26,10 @@ from training.logbook import append_metrics, plot_metrics, read_metrics
 from training.losses import tfclip_loss_terms
 from training.memory import build_clip_memory
 from training.optim import build_optimizer, build_scheduler
+from training.sampling import IdentityBatchSampler
+
+if TYPE_CHECKING:
+    from reid.model import TFCLIP
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +69,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _build_model(cfg: TrainConfig, data: DatasetSplits, device: torch.device):
+def _build_model(cfg: TrainConfig, data: DatasetSplits, device: torch.device) -> TFCLIP:
     from reid.model import create_model, load_checkpoint
 
     model = create_model(
@@ -85,7 +90,7 @@ def _build_model(cfg: TrainConfig, data: DatasetSplits, device: torch.device):
 
 def run_training(
     cfg: TrainConfig, data: DatasetSplits | None = None, progress: bool = False
-) -> dict:
+) -> dict[str, Any]:
     """Train (or resume) one run into ``cfg.output_dir``; returns a summary dict.
 
     Files: ``config.yaml``, ``last.pt`` (resumable), ``best.pt`` (best Rank-1 + mAP, the spec's
@@ -123,7 +128,7 @@ def run_training(
         model.set_memory(memory.to(dist.device))
     if dist.is_main:
         save_config(cfg, out_dir / "config.yaml")
-    net = model
+    net: torch.nn.Module = model
     if dist.world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None,
@@ -134,15 +139,17 @@ def run_training(
         augment=Augment(flip_p=cfg.flip_p, erase_p=cfg.erase_p))
     terms = tfclip_loss_terms(model.preprocess["seq_len"], epsilon=cfg.label_smoothing,
                               margin=cfg.triplet_margin)
+    sampler = loader.batch_sampler
+    assert isinstance(sampler, IdentityBatchSampler)  # built by train_loader
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        loader.batch_sampler.set_epoch(epoch)
+        sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"] / optimizer.param_groups[0]["lr_mult"]
         stats = train_one_epoch(
             net, loader, optimizer, terms, device=dist.device, scaler=scaler, amp=amp,
             max_iters=cfg.max_iters_per_epoch, progress=progress and dist.is_main,
             desc=f"epoch {epoch}/{cfg.epochs}")
         scheduler.step()
-        record = {"epoch": epoch, "lr": lr, "loss": stats.pop("total"), **stats}
+        record: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": stats.pop("total"), **stats}
         if dist.is_main and cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
             last_eval = evaluate(model, data.query, data.gallery, sampling=cfg.eval_sampling,
                                  device=dist.device, batch_size=cfg.eval_batch_size, amp=amp,
@@ -159,8 +166,13 @@ def run_training(
             "last_eval": last_eval}
 
 
-def _save_epoch(out_dir, model, optimizer, scheduler, scaler, memory, cfg, data, epoch, best,
-                record, last_eval) -> float:
+def _save_epoch(
+    out_dir: Path, model: TFCLIP, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR, scaler: torch.amp.GradScaler,
+    memory: torch.Tensor | None, cfg: TrainConfig, data: DatasetSplits, epoch: int, best: float,
+    record: dict[str, Any], last_eval: dict[str, Any] | None,
+) -> float:
+    """Append the epoch's record, write ``last.pt`` (and ``best.pt`` on a better Rank-1 + mAP)."""
     append_metrics(out_dir, record)
     logger.info("epoch %d: %s", epoch, ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
@@ -169,7 +181,7 @@ def _save_epoch(out_dir, model, optimizer, scheduler, scaler, memory, cfg, data,
              "epoch": epoch, "memory": None if memory is None else memory.cpu(),
              "config": cfg.to_dict(), "num_classes": data.num_train_pids,
              "num_cams": data.num_cams, "last_eval": last_eval, "best_score": best}
-    score = record["rank1"] + record["mAP"] if "mAP" in record else None
+    score: float | None = record["rank1"] + record["mAP"] if "mAP" in record else None
     if score is not None and score > best:
         best = state["best_score"] = score
         save_training_checkpoint(out_dir / "best.pt", state)

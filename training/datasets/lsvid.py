@@ -50,7 +50,7 @@ def _read_list(path: Path) -> list[tuple[str, int]]:
 
 
 def _read_query_idx(path: Path) -> np.ndarray:
-    import h5py
+    import h5py  # type: ignore[import-untyped]  # h5py ships neither inline types nor stubs
 
     try:
         with h5py.File(path, "r") as f:

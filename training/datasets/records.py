@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class DatasetSplits:
     gallery: tuple[DatasetTracklet, ...]
     num_train_pids: int
     num_cams: int
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A short human-readable table of ids / tracklets / frames per split."""

@@ -6,6 +6,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from training.datasets.lsvid import load_lsvid
 from training.datasets.mars import load_mars
@@ -29,7 +30,7 @@ def list_datasets() -> list[str]:
     return sorted(_LOADERS)
 
 
-def load_dataset(name: str, root: str | Path, **options) -> DatasetSplits:
+def load_dataset(name: str, root: str | Path, **options: Any) -> DatasetSplits:
     """Load dataset ``name`` from ``root``; ``options`` go to that loader (unknown ones rejected)."""
     key = name.lower().replace("-", "").replace("_", "")
     if key not in _LOADERS:

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,7 @@ def _build(
     name: str,
     cams: tuple[dict[int, Path], dict[int, Path]],
     split: dict[str, list[int]],
-    info: dict,
+    info: dict[str, Any],
 ) -> DatasetSplits:
     train = [DatasetTracklet(_frames(cams[c][pid]), pid, c) for pid in split["train"] for c in (0, 1)]
     train_r, num_pids = relabel(train)

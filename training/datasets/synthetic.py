@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -31,6 +32,8 @@ _PALETTE = np.array([
 ], dtype=np.float64)
 _PATTERNS = ("solid", "hstripes", "vstripes", "checks")
 _ITEMS = ("none", "backpack", "bag", "hat")
+# A filled rectangle of a scene: ((x0, y0, x1, y1) pixels, RGB colour).
+_Patch = tuple[tuple[int, int, int, int], tuple[int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,20 @@ class _Camera:
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     c = _PALETTE[rng.integers(len(_PALETTE))] + rng.normal(0, 12, 3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))
+    return _rgb(np.clip(c, 0, 255))
+
+
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    """The first three entries of ``values`` as ints (truncated)."""
+    r, g, b = (int(v) for v in values[:3])
+    return r, g, b
 
 
 def _identity(rng: np.random.Generator) -> _Identity:
     skin = np.array([225, 180, 140]) * rng.uniform(0.45, 1.05)
     return _Identity(
         top=_colour(rng), pattern_colour=_colour(rng), bottom=_colour(rng), shoes=_colour(rng),
-        hair=_colour(rng), skin=tuple(int(v) for v in np.clip(skin, 0, 255)),
+        hair=_colour(rng), skin=_rgb(np.clip(skin, 0, 255)),
         item_colour=_colour(rng), pattern=_PATTERNS[rng.integers(len(_PATTERNS))],
         item=_ITEMS[rng.integers(len(_ITEMS))], width=float(rng.uniform(0.8, 1.2)),
         height=float(rng.uniform(0.88, 1.0)),
@@ -75,9 +84,10 @@ def _identity(rng: np.random.Generator) -> _Identity:
 
 
 def _camera(rng: np.random.Generator) -> _Camera:
+    cast_r, cast_g, cast_b = (float(v) for v in rng.uniform(0.82, 1.18, 3))
     return _Camera(
         scale=float(rng.uniform(0.75, 1.0)), gain=float(rng.uniform(0.65, 1.25)),
-        cast=tuple(float(v) for v in rng.uniform(0.82, 1.18, 3)),
+        cast=(cast_r, cast_g, cast_b),
         blur=float(rng.uniform(0.0, 1.0)), background=_colour(rng),
         occlusion_p=float(rng.uniform(0.0, 0.35)),
     )
@@ -102,8 +112,8 @@ def _draw_torso(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], p: _I
 
 def _render(
     p: _Identity, cam: _Camera, size: tuple[int, int], phase: float, jitter: tuple[float, float],
-    clutter: list[tuple[tuple[int, int, int, int], tuple[int, int, int]]],
-    occluder: tuple[tuple[int, int, int, int], tuple[int, int, int]] | None,
+    clutter: list[_Patch],
+    occluder: _Patch | None,
     rng: np.random.Generator,
 ) -> Image.Image:
     H, W = size
@@ -151,14 +161,17 @@ def _render(
     return img
 
 
-def _tracklet_scene(rng, cam: _Camera, size: tuple[int, int]):
+def _tracklet_scene(
+    rng: np.random.Generator, cam: _Camera, size: tuple[int, int]
+) -> tuple[list[_Patch], _Patch | None]:
+    """Background clutter rectangles and an optional bottom occluder of one tracklet."""
     H, W = size
-    clutter = []
+    clutter: list[_Patch] = []
     for _ in range(int(rng.integers(1, 5))):
         x0, y0 = int(rng.integers(0, W)), int(rng.integers(0, H))
         clutter.append(((x0, y0, x0 + int(rng.integers(3, W // 2)), y0 + int(rng.integers(3, H // 3))),
                         _colour(rng)))
-    occluder = None
+    occluder: _Patch | None = None
     if rng.random() < cam.occlusion_p:
         frac = rng.uniform(0.2, 0.4)
         occluder = ((0, int(H * (1 - frac)), W, H), _colour(rng))
@@ -256,14 +269,18 @@ def render_walk(
     if not (0 <= pid < len(people) and 0 <= camid < len(cams)):
         raise ValueError(f"pid {pid} / camid {camid} out of range: the dataset has {len(people)} "
                          f"identities and {len(cams)} cameras")
-    person = _Identity(**{k: tuple(v) if isinstance(v, list) else v
-                          for k, v in people[pid].items()})
-    cam = _Camera(**{k: tuple(v) if isinstance(v, list) else v for k, v in cams[camid].items()})
+    person = _Identity(**_lists_to_tuples(people[pid]))
+    cam = _Camera(**_lists_to_tuples(cams[camid]))
     rng = np.random.default_rng(seed)
     phase0, dx = rng.uniform(0, 2 * np.pi), rng.uniform(-2, 2)
     return [np.asarray(_render(person, cam, size, phase0 + 0.8 * f,
                                (dx + rng.normal(0, 0.7), rng.normal(0, 0.7)), [], None, rng))
             for f in range(num_frames)]
+
+
+def _lists_to_tuples(fields: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry's fields with JSON lists back as tuples (the dataclasses' colours)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 
 
 def load_synthetic(root: str | Path) -> DatasetSplits:
