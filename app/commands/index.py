@@ -2,7 +2,9 @@
 
 Each file becomes a job in the gallery's queue (``reid.store.JobQueue``); this command then runs a
 local worker (``reid.jobs.run_worker``) on its own jobs until each is done or failed. A job that
-another worker (``reid worker``, a server) holds is waited for and reported when it ends.
+another worker (``reid worker``, a server) holds is waited for and reported when it ends. With
+``--cluster`` Ray actors run the jobs instead (``app.commands._cluster``) and this command follows
+their rows, printing the same lines.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import contextlib
 from typing import Any
 
+from app.commands._cluster import add_cluster_arguments
 from app.commands._common import (
     build_service_from_args,
     format_seconds,
@@ -35,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--start-time", help="wall-clock time of the first frame, ISO 8601 (naive = UTC)")
     p.add_argument("--max-attempts", type=int, default=3,
                    help="attempts per file when the indexing process crashes or dies (default 3)")
+    add_cluster_arguments(p)
     add_settings_arguments(p, indexing=True)
     p.set_defaults(func=run)
 
@@ -43,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     start = parse_time(args.start_time)
     if args.max_attempts < 1:
         raise ValueError(f"--max-attempts must be >= 1, got {args.max_attempts}")
+    if args.cluster:  # Ray actors index; this process builds no model
+        from app.commands._cluster import run_cluster
+
+        return run_cluster(args, start, _index_all)
     service = build_service_from_args(args)
     # Each file is indexed in a worker process: a crash in a codec or the detector fails that
     # attempt only, and the batch goes on with a new worker.
@@ -75,7 +83,11 @@ def job_line(job: Any, report: Any) -> str:
             f"({rate:.2f}x real time)")
 
 
-def _index_all(service, args: argparse.Namespace, start) -> int:  # (ReidService, ..) -> exit code
+def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
+    """Enqueue the files, run their jobs (here, or ``run_jobs(queue, job_ids, on_claim=...,
+    on_progress=..., on_final=..., on_retry=...)`` returning how many it left unfinished) and
+    print a line per job; returns the exit code. ``service`` is a ``ReidService`` (or what
+    ``--cluster`` gives: ``data_dir``, ``store``, ``status()``)."""
     from reid.jobs import run_worker, stop_on_sigterm
     from reid.service import iter_videos
     from reid.store._jobs import worker_id_for
@@ -97,37 +109,49 @@ def _index_all(service, args: argparse.Namespace, start) -> int:  # (ReidService
         job = queue.enqueue(path, camera, start, actor="cli", max_attempts=args.max_attempts)
         order.setdefault(job.id, len(order) + 1)
     failed = 0
-    bars = contextlib.ExitStack()
-    bar: list[Any] = [None]
+    bars: dict[int, tuple[contextlib.ExitStack, Any]] = {}  # job id -> its progress bar
+
+    def close_bar(job) -> None:
+        stack, _ = bars.pop(job.id, (None, None))
+        if stack is not None:
+            stack.close()
 
     def claimed(job) -> None:
+        close_bar(job)
         attempt = f" (attempt {job.attempts}/{job.max_attempts})" if job.attempts > 1 else ""
         name = job.path.rsplit("/", 1)[-1]
-        bar[0] = bars.enter_context(progress_bar(f"[{order[job.id]}/{len(order)}] {name}{attempt}"))
+        stack = contextlib.ExitStack()
+        bars[job.id] = (stack, stack.enter_context(
+            progress_bar(f"[{order[job.id]}/{len(order)}] {name}{attempt}")))
 
     def progress(job, fraction: float, message: str) -> None:
-        if bar[0] is not None:
-            bar[0](fraction, message)
+        if job.id in bars:
+            bars[job.id][1](fraction, message)
 
     def final(job, report) -> None:
         nonlocal failed
-        bars.close()
-        bar[0] = None
+        close_bar(job)
         failed += job.state == "failed"
         say(job_line(job, report))
 
     def retry(job, report) -> None:
-        bars.close()
-        bar[0] = None
+        close_bar(job)
         say(f"retrying {printable(job.path)} ({printable(job.camera or '')}): "
             f"{printable(report.error)}")
 
+    left = 0
     try:
         with stop_on_sigterm():
-            run_worker(queue, service, worker_id=worker_id_for("index"), job_ids=order, poll_s=0.5,
-                       on_claim=claimed, on_progress=progress, on_final=final, on_retry=retry)
+            if run_jobs is None:
+                run_worker(queue, service, worker_id=worker_id_for("index"), job_ids=order,
+                           poll_s=0.5, on_claim=claimed, on_progress=progress, on_final=final,
+                           on_retry=retry)
+            else:
+                left = run_jobs(queue, list(order), on_claim=claimed, on_progress=progress,
+                                on_final=final, on_retry=retry)
     finally:
-        bars.close()
+        for stack, _ in list(bars.values()):
+            stack.close()
     status = service.status()
     say(f"gallery: {status.videos} videos, {status.tracklets} tracklets in {status.data_dir}")
-    return 1 if failed else 0
+    return 1 if failed or left else 0
