@@ -368,6 +368,17 @@ class JobQueue:
                 "attempts": func.max(JobRow.attempts - 1, 0) if self.dialect == "sqlite"
                 else func.greatest(JobRow.attempts - 1, 0)})
 
+    def cancel(self, job_id: int, reason: str = "cancelled") -> bool:
+        """Fail a pending job without running it (e.g. the ``reid index`` that enqueued it was
+        interrupted); False when it is not pending (claimed, done or failed)."""
+        with self._db.begin() as s:
+            done = s.execute(update(JobRow)
+                             .where(JobRow.id == job_id, JobRow.state == JobState.PENDING)
+                             .values(state=JobState.FAILED, error=reason[:_ERROR_CHARS],
+                                     finished_at=utcnow())
+                             .execution_options(synchronize_session=False))
+            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
     def requeue_expired(self, timeout_s: float) -> list[int]:
         """Re-queue claimed jobs whose last heartbeat is older than ``timeout_s`` (their worker
         is dead or cut off); those without attempts left become ``failed``. Returns their ids."""

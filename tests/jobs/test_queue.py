@@ -242,6 +242,18 @@ def test_an_interrupted_worker_gives_its_job_back(gallery, tmp_path: Path) -> No
         assert back.state == "pending" and back.attempts == 0 and back.worker_id is None
 
 
+def test_cancel_fails_only_pending_jobs(gallery, tmp_path: Path) -> None:
+    a, b = videos(tmp_path / "in", 2)
+    with gallery() as store:
+        queue = store.jobs
+        ja, jb = queue.enqueue(a), queue.enqueue(b)
+        assert queue.claim("w", job_ids=[jb.id]) is not None
+        assert queue.cancel(ja.id, "cancelled: interrupted") and not queue.cancel(jb.id)
+        assert (queue.get(ja.id).state, queue.get(ja.id).error) == ("failed", "cancelled: interrupted")
+        assert queue.get(jb.id).state == "claimed"
+        assert queue.enqueue(a).id != ja.id  # a cancelled job no longer blocks a new one
+
+
 def test_queue_api_refuses_bad_arguments(gallery, tmp_path: Path) -> None:
     (video,) = videos(tmp_path / "in", 1)
     with gallery() as store:
