@@ -207,7 +207,7 @@ class Vectors:
         returns False when there was nothing to merge."""
         self._require_checked()
         with self._ctx.lock:
-            if self._index is None or self._delta_bytes == HEADER_BYTES:
+            if self._index is None or self._delta_bytes in (0, HEADER_BYTES):  # nothing appended
                 return False
             self.save(self.fingerprint)
             return True
