@@ -60,8 +60,10 @@ def build_service(settings: Settings) -> ReidService:
     if store.repair_report.changed:
         logger.warning("vector index repaired on open: %s", "; ".join(store.repair_report.actions))
     embedder = site_embedder(settings)
-    yolo_kwargs = {"weights": settings.yolo_weights, "device": settings.device}
-    detector = create_detector(settings.detector, **(yolo_kwargs if settings.detector == "yolo" else {}))
+    if settings.detector == "yolo":
+        detector = create_detector("yolo", weights=settings.yolo_weights, device=settings.device)
+    else:
+        detector = create_detector(settings.detector)
     fallback = detector.name != settings.detector  # YOLO -> SSDLite -> HOG, each step logged
     logger.info("detector: %s%s; embedder: %s (%d-d)%s", detector.name, " (fallback)" if fallback else "",
                 embedder.name, embedder.dim, " (fallback)" if embedder.is_fallback else "")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from reid.embed.names import EMBEDDER_CHOICES
 from reid.index_kinds import INDEX_KINDS
@@ -51,12 +53,12 @@ class Settings:
 
     @classmethod
     def from_sources(
-        cls, args: argparse.Namespace | None = None, env: dict[str, str] | None = None
+        cls, args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
     ) -> Settings:
         """Defaults, overridden by ``REID_<FIELD>`` environment variables, overridden by CLI args
         (attributes of ``args`` with the field's name that are not None)."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"REID_{f.name.upper()}")
             if raw is not None:
@@ -69,11 +71,12 @@ class Settings:
         if "stride" in values:
             raw = str(values["stride"]).strip().lower()
             try:
-                values["stride"] = 0 if raw == "auto" else int(raw)
+                stride = 0 if raw == "auto" else int(raw)
             except ValueError:
                 raise ValueError(f"stride must be a whole number or auto, got {raw!r}") from None
-            if values["stride"] < 0:
-                raise ValueError(f"stride must be >= 1, or 0 / auto, got {values['stride']}")
+            if stride < 0:
+                raise ValueError(f"stride must be >= 1, or 0 / auto, got {stride}")
+            values["stride"] = stride
         return cls(**values)
 
 

@@ -13,11 +13,16 @@ import datetime as dt
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reid.untrusted import printable
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from reid.service import ReidService
+    from reid.store import Store
 
 __all__ = ["SafeLogFormatter", "UserError", "build_service_from_args", "format_seconds", "parse_time",
            "open_store", "printable", "progress_bar", "say"]
@@ -49,7 +54,7 @@ class SafeLogFormatter(logging.Formatter):
         return printable(super().formatStack(stack_info), keep_newlines=True)
 
 
-def build_service_from_args(args: argparse.Namespace):
+def build_service_from_args(args: argparse.Namespace) -> ReidService:
     """The composition root, with settings from the environment and these arguments."""
     from app.compose import build_service
     from app.settings import Settings
@@ -57,7 +62,7 @@ def build_service_from_args(args: argparse.Namespace):
     return build_service(Settings.from_sources(args))
 
 
-def open_store(settings: Any) -> Any:
+def open_store(settings: Settings) -> Store:
     """The gallery of ``settings`` (an ``app.settings.Settings``), opened as the composition root
     opens it (the index kind: ``--index``, else the gallery's own, else flat) but without building
     any model: for the commands that only read the gallery (``reid status``, ``reid videos``).
@@ -73,7 +78,7 @@ def open_store(settings: Any) -> Any:
 
 
 @contextmanager
-def progress_bar(desc: str, min_interval_s: float = 0.5) -> Iterator:
+def progress_bar(desc: str, min_interval_s: float = 0.5) -> Iterator[Callable[[float, str], None]]:
     """A tqdm bar driven by ``progress(fraction, message)`` callbacks, redrawn at most every
     ``min_interval_s`` seconds (and at 100%), so logs of non-interactive runs stay short."""
     from tqdm import tqdm  # only commands that show progress pay for it, not `reid --help`

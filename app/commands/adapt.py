@@ -14,13 +14,18 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.commands import reindex
 from app.commands._common import UserError, open_store, progress_bar, say
 from app.settings import Settings, add_settings_arguments
 
+if TYPE_CHECKING:
+    from reid.adapt import PseudoIdentities, SiteModels
+    from reid.embed import Embedder
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "adapt", help="learn from the gallery's own tracklets (no labels) and re-embed the gallery")
     add_settings_arguments(p)
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return _adapt(args, settings, models)
 
 
-def _list(models) -> int:
+def _list(models: SiteModels) -> int:
     active = models.active()
     listed = models.models()
     if not listed:
@@ -85,7 +90,7 @@ def _list(models) -> int:
     return 0
 
 
-def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
+def _adapt(args: argparse.Namespace, settings: Settings, models: SiteModels) -> int:
     from app.compose import site_embedder
     from reid.adapt import export_pseudo_identities
 
@@ -93,7 +98,7 @@ def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
     with open_store(settings) as store:  # the gallery and the embedder only: no detector is built
         tracklets = store.list_tracklets(limit=None)
     embedder = site_embedder(settings)
-    base = getattr(embedder, "base", embedder)  # a new head replaces the old one
+    base: Embedder = getattr(embedder, "base", embedder)  # a new head replaces the old one
     work = Path(tempfile.mkdtemp(prefix="adapt-", dir=settings.data_dir))
     try:
         root = Path(args.export_only) if args.export_only else work / "dataset"
@@ -118,7 +123,9 @@ def _adapt(args: argparse.Namespace, settings: Settings, models) -> int:
     return 0 if args.no_reindex else reindex.run(args)
 
 
-def _fit_head(args, base, data, work: Path):
+def _fit_head(args: argparse.Namespace, base: Embedder, data: PseudoIdentities,
+              work: Path) -> tuple[Path, dict[str, Any]]:
+    """Fit a site head over ``base``'s descriptors: (head file in ``work``, fit summary)."""
     from reid.adapt import DEFAULT_REFINE_STEPS, DEFAULT_SHRINKAGE, fit_site_head, save_head
 
     with progress_bar("embedding crops") as update:
@@ -129,7 +136,9 @@ def _fit_head(args, base, data, work: Path):
     return save_head(work / "head.pt", projection, base.fingerprint, summary), summary
 
 
-def _fine_tune(args, settings: Settings, data, work: Path):
+def _fine_tune(args: argparse.Namespace, settings: Settings, data: PseudoIdentities,
+               work: Path) -> tuple[Path, dict[str, Any]]:
+    """Fine-tune TF-CLIP on the pseudo-identities: (inference checkpoint in ``work``, summary)."""
     from reid.embed.describe import inference_checkpoint_header
     from training import TrainConfig, export_inference, run_training
 
@@ -145,8 +154,9 @@ def _fine_tune(args, settings: Settings, data, work: Path):
     t0 = time.perf_counter()
     run_training(cfg, progress=True)
     source = export_inference(work / "run" / "last.pt", work / "tfclip-site.pt")
-    summary = {"method": "TF-CLIP fine-tuned on pseudo-identities", "arch": args.arch,
-               "init": args.init, "epochs": args.epochs, "pseudo_identities": len(data),
-               "hard_negative_pairs": int(len(data.hard_negatives)),
-               "train_seconds": round(time.perf_counter() - t0, 1)}
+    summary: dict[str, Any] = {
+        "method": "TF-CLIP fine-tuned on pseudo-identities", "arch": args.arch, "init": args.init,
+        "epochs": args.epochs, "pseudo_identities": len(data),
+        "hard_negative_pairs": int(len(data.hard_negatives)),
+        "train_seconds": round(time.perf_counter() - t0, 1)}
     return source, summary

@@ -10,7 +10,7 @@ from app.commands._common import build_service_from_args, printable, say
 from app.settings import add_settings_arguments
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("delete", help="delete videos (ids from `reid videos`)")
     p.add_argument("video_ids", nargs="+", type=int)
     add_settings_arguments(p)

@@ -21,10 +21,18 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.commands._common import UserError, printable, progress_bar, say
 from app.commands.serve import add_serve_arguments, serve_options, serve_service
 from app.settings import Settings, add_settings_arguments
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from reid.service import IndexReport, ReidService, SearchResponse
+    from reid.store import TrackletInfo
+    from tracking.labels import LabelledFrames, LabelledTracklet
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ class DemoFootage:
     cameras: list[DemoCamera]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo", help="index a two-camera sample of data/vtest.avi, print a summary, serve the UI")
     add_settings_arguments(parser, indexing=True)
@@ -93,7 +101,7 @@ def split_two_cameras(video: Path, out_dir: Path, overlap: float) -> DemoFootage
     if not cap.isOpened():
         raise ValueError(f"cannot open {video} as a video")
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    frames = []
+    frames: list[np.ndarray] = []
     while True:
         ok, frame = cap.read()
         if not ok:
@@ -129,19 +137,23 @@ def _has_frames(path: Path, count: int) -> bool:
         cap.release()
 
 
-def _index(service, cameras: list[DemoCamera]) -> list:
-    reports = []
+def _index(service: ReidService,
+           cameras: list[DemoCamera]) -> tuple[list[IndexReport], dict[str, int]]:
+    """Index each camera's video: its report, and the video id per camera name."""
+    reports: list[IndexReport] = []
+    video_ids: dict[str, int] = {}
     for cam in cameras:
         with progress_bar(f"indexing {cam.camera}") as progress:
             report = service.index_video(cam.path, camera=cam.camera, start_time=cam.start_time,
                                          progress=progress, actor="demo")
-        if report.status == "failed":
+        if report.status == "failed" or report.video_id is None:  # only failed reports lack an id
             raise RuntimeError(f"indexing {cam.path} failed: {report.error}")
         reports.append(report)
-    return reports
+        video_ids[cam.camera] = report.video_id
+    return reports, video_ids
 
 
-def _drop_stale_videos(service, cameras: list[DemoCamera], keep: set[int]) -> int:
+def _drop_stale_videos(service: ReidService, cameras: list[DemoCamera], keep: set[int]) -> int:
     """Delete the gallery's older demo videos on these cameras (from another ``--overlap``).
 
     Their file was overwritten by this run's cut, so their frames, times and boxes no longer
@@ -156,7 +168,7 @@ def _drop_stale_videos(service, cameras: list[DemoCamera], keep: set[int]) -> in
     return len(stale)
 
 
-def _pick_query(cameras: list[DemoCamera], tracklets: list):
+def _pick_query(cameras: list[DemoCamera], tracklets: list[TrackletInfo]) -> TrackletInfo | None:
     """Without ground truth: the camera-a tracklet overlapping camera b's time window longest (with
     ``--overlap``), else the longest one."""
     shared_from = cameras[1].start_time
@@ -164,20 +176,21 @@ def _pick_query(cameras: list[DemoCamera], tracklets: list):
     if not tracklets:
         return None
 
-    def shared_seconds(t) -> float:
-        if t.end_time is None:
+    def shared_seconds(t: TrackletInfo) -> float:
+        if t.start_time is None or t.end_time is None:  # both or neither (the video's start time)
             return 0.0
         return max(0.0, (t.end_time - max(t.start_time, shared_from)).total_seconds())
 
     return max(tracklets, key=lambda t: (shared_seconds(t), t.duration_s))
 
 
-def _identities(service, tracklets: list, cam: DemoCamera, labelled) -> dict[int, tuple[int, bool]]:
+def _identities(service: ReidService, tracklets: list[TrackletInfo], cam: DemoCamera,
+                labelled: LabelledFrames) -> dict[int, tuple[int, bool]]:
     """Tracklet id -> (labelled person, whether it shows that person only), for the tracklets of
     ``cam`` that show one."""
     from tracking.labels import identity_from_votes, identity_votes
 
-    out = {}
+    out: dict[int, tuple[int, bool]] = {}
     for t in tracklets:
         frames, boxes = service.store.get_boxes(t.id)
         votes = identity_votes(frames, boxes, labelled, first_frame=cam.first_frame)
@@ -187,7 +200,8 @@ def _identities(service, tracklets: list, cam: DemoCamera, labelled) -> dict[int
     return out
 
 
-def _search_other_camera(service, query, camera: str, top_k: int):
+def _search_other_camera(service: ReidService, query: TrackletInfo, camera: str,
+                         top_k: int) -> SearchResponse:
     from reid.service import SearchRequest
 
     # Saved feedback would move confirmed matches up: the demo scores the descriptors alone.
@@ -195,13 +209,15 @@ def _search_other_camera(service, query, camera: str, top_k: int):
                                         exclude_same_camera=True, use_feedback=False), actor="demo")
 
 
-def _match_lines(query, response, identities: dict[int, int] | None) -> list[str]:
+def _match_lines(query: TrackletInfo, response: SearchResponse,
+                 identities: dict[int, int] | None) -> list[str]:
     from app.ui._format import tracklet_caption
 
     lines = []
     for m in response.matches[:SHOWN]:
         t = m.tracklet
-        together = (t.start_time is not None and query.start_time is not None
+        together = (t.start_time is not None and t.end_time is not None
+                    and query.start_time is not None and query.end_time is not None
                     and t.start_time < query.end_time and query.start_time < t.end_time)
         note = "  <- seen at the same time as the query (the same footage twice)" if together else ""
         if identities is not None:
@@ -215,7 +231,8 @@ def _match_lines(query, response, identities: dict[int, int] | None) -> list[str
     return lines
 
 
-def _truth_lines(service, footage: DemoFootage, tracklets: dict[str, list], labels) -> list[str]:
+def _truth_lines(service: ReidService, footage: DemoFootage, tracklets: dict[str, list[TrackletInfo]],
+                 labels: list[LabelledTracklet]) -> list[str]:
     """The example search of a labelled person seen on both cameras, where its true match ranks,
     and Rank-1 over every labelled camera-a tracklet whose person camera b also shows."""
     from app.commands._demo_truth import rank_lines, rank_summary, true_match_rank
@@ -244,12 +261,13 @@ def _truth_lines(service, footage: DemoFootage, tracklets: dict[str, list], labe
         return [*lines, "no labelled person was tracked on both cameras: no search to check",
                 rank_summary([])]
     example = max(queries, key=lambda t: (t.id in clean, t.duration_s, t.quality))
-    ranks, chance = [], []
+    ranks: list[int | None] = []
+    chance: list[float] = []
     for q in queries:
         response = _search_other_camera(service, q, b, len(b_list))
-        found = [ids.get(m.tracklet.id) for m in response.matches]
-        ranks.append(rank := true_match_rank(found, ids[q.id]))
-        chance.append(found.count(ids[q.id]) / max(len(found), 1))
+        ranked = [ids.get(m.tracklet.id) for m in response.matches]
+        ranks.append(rank := true_match_rank(ranked, ids[q.id]))
+        chance.append(ranked.count(ids[q.id]) / max(len(ranked), 1))
         if q.id == example.id:
             lines.append(f"example search, query {tracklet_caption(q)} [person {ids[q.id]}]:")
             lines += [*_match_lines(q, response, ids), *rank_lines(ids[q.id], rank, len(response.matches), b)]
@@ -266,8 +284,8 @@ def _span_line(footage: DemoFootage) -> str:
                if shared > 0 else " (no frame seen by both)"))
 
 
-def summarize(service, footage: DemoFootage, video_ids: dict[str, int], labels=None,
-              no_labels_reason: str = "") -> list[str]:
+def summarize(service: ReidService, footage: DemoFootage, video_ids: dict[str, int],
+              labels: list[LabelledTracklet] | None = None, no_labels_reason: str = "") -> list[str]:
     """Summary lines: tracklets per camera, then the example search (checked against the labels
     when ``labels`` fit the footage, see ``_truth_lines``)."""
     from app.ui._format import tracklet_caption
@@ -308,11 +326,10 @@ def run(args: argparse.Namespace) -> int:
     footage = split_two_cameras(video, Path(settings.data_dir) / "demo-footage", args.overlap)
     labels, reason = footage_labels(LABELS, footage.frame_count, footage.frame_size)
     service = build_service(settings)
-    reports = _index(service, footage.cameras)
+    reports, video_ids = _index(service, footage.cameras)
     for r in reports:
         say(f"{printable(r.camera)}: {r.status}, {r.tracklets} tracklets, {r.video_seconds:.0f} s of video "
             f"in {r.elapsed_s:.0f} s")
-    video_ids = {cam.camera: r.video_id for cam, r in zip(footage.cameras, reports, strict=True)}
     dropped = _drop_stale_videos(service, footage.cameras, set(video_ids.values()))
     if dropped:
         say(f"removed {dropped} older demo video{'s' if dropped > 1 else ''} cut with another --overlap")

@@ -9,7 +9,7 @@ from pathlib import Path
 from app.commands._common import UserError, say
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "eval", help="evaluate a checkpoint on a dataset's query/gallery split (CMC, mAP)")
     parser.add_argument("--checkpoint", required=True,

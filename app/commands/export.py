@@ -7,7 +7,7 @@ import argparse
 from app.commands._common import say
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "export", help="write the inference checkpoint of a training checkpoint")
     parser.add_argument("--checkpoint", required=True, help="training checkpoint (best.pt/last.pt)")

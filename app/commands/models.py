@@ -7,7 +7,7 @@ import argparse
 from app.commands._common import say
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("models", help="list the model architectures")
     parser.set_defaults(func=run)
 

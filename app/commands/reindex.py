@@ -8,7 +8,7 @@ from app.commands._common import build_service_from_args, progress_bar, say
 from app.settings import add_settings_arguments
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("reindex", help="re-embed every tracklet with the current embedder (resumable)")
     add_settings_arguments(p)
     p.set_defaults(func=run)

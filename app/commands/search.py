@@ -17,7 +17,7 @@ from app.settings import add_settings_arguments
 from reid.service.names import EXPORT_FORMATS
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("search", help="find a person across cameras (by tracklet id or image)")
     query = p.add_mutually_exclusive_group(required=True)
     query.add_argument("--tracklet", type=int, help="id of a stored tracklet (see `reid status`)")

@@ -13,7 +13,7 @@ from tracking.names import DETECTOR_NAMES, TRACKER_NAMES
 logger = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("track", help="track the people of a video into tracklets")
     parser.add_argument("video", help="video file (any format OpenCV/FFmpeg decodes)")
     parser.add_argument("--detector", choices=DETECTOR_NAMES, default=DETECTOR_NAMES[0],

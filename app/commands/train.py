@@ -8,7 +8,7 @@ import os
 from app.commands._common import UserError, say
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train", help="train TF-CLIP on MARS / LS-VID / iLIDS-VID / PRID-2011 / synthetic data",
         description="Train TF-CLIP. Settings come from the defaults (the paper's MARS recipe), "

@@ -11,7 +11,7 @@ from app.commands._common import format_seconds, open_store, printable, say
 from app.settings import Settings, add_settings_arguments
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("videos", help="list indexed videos (ids for `reid delete`)")
     add_settings_arguments(p)
     p.set_defaults(func=run)

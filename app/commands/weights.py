@@ -8,7 +8,7 @@ import argparse
 from app.commands._common import say
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("weights", help="list model weights and whether they are local; fetch them")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     sub.add_parser("list", help="the known weights and their local paths")

@@ -146,9 +146,10 @@ def progress_html(files: Sequence[FileProgress]) -> str:
 
 def _spans(tracklets: Sequence[TrackletInfo]) -> tuple[list[tuple[float, float]], bool]:
     """(start, end) per tracklet on one axis: POSIX seconds if all are absolute, else video seconds."""
-    absolute = all(t.start_time is not None for t in tracklets)
-    if absolute:
-        return [(t.start_time.timestamp(), t.end_time.timestamp()) for t in tracklets], True
+    absolute = [(start.timestamp(), end.timestamp()) for start, end in
+                ((t.start_time, t.end_time) for t in tracklets) if start is not None and end is not None]
+    if len(absolute) == len(tracklets):
+        return absolute, True
     return [(t.start_s, t.end_s) for t in tracklets], False
 
 

@@ -261,7 +261,7 @@ class HttpGuard:
                                    f"again in {math.ceil(wait)} s",
                                    {"retry-after": str(math.ceil(wait))})
                 return
-        if api_login:
+        if api_login and self.policy.auth is not None:  # api_login implies an auth pair
             given = basic_credentials(headers.get("authorization"))
             challenge = {"www-authenticate": 'Basic realm="person search", charset="UTF-8"'}
             if given is None:
@@ -359,13 +359,13 @@ class HttpGuard:
             await send(message)
 
         try:
-            app_receive = guarded_receive
+            app_receive: Receive = guarded_receive
             if method == "POST" and self.sessions is not None and path.startswith("/gradio_api/"):
-                refusal, app_receive = await self._gradio_call_check(path, guarded_receive)
+                call_refusal, app_receive = await self._gradio_call_check(path, guarded_receive)
                 if state["cut"]:
                     return
-                if refusal is not None:
-                    await self._answer(send, *refusal)
+                if call_refusal is not None:
+                    await self._answer(send, *call_refusal)
                     return
             await self.app(scope, app_receive, guarded_send)
         except Exception as exc:  # noqa: BLE001 - contained here: one line, no quoted input

@@ -29,7 +29,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import anyio
 import anyio.to_thread
@@ -122,7 +122,20 @@ class SearchBody(BaseModel):
             rerank=self.rerank, query_expansion=self.query_expansion)
 
 
+@overload
+def _utc(t: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _utc(t: None) -> None: ...
+
+
+@overload
+def _utc(t: dt.datetime | None) -> dt.datetime | None: ...
+
+
 def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    """A naive time read as UTC; aware times and None pass through."""
     if t is None or t.tzinfo is not None:
         return t
     return t.replace(tzinfo=dt.timezone.utc)
@@ -319,5 +332,6 @@ def add_api(app: FastAPI, service: UiService, *, auth: tuple[str, str] | None, l
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _error_response(400, _validation_message(exc))
 
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(RequestValidationError, on_invalid)
+    # Starlette types every handler as taking a plain Exception; each gets only its own class here.
+    app.add_exception_handler(ApiError, on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_invalid)  # type: ignore[arg-type]
