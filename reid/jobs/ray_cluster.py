@@ -150,7 +150,8 @@ def ray_session(address: str, *, num_cpus: int | None = None, object_store_mb: i
             its cores; a small object store, no dashboard, worker logs not forwarded) and stops
             it afterwards; ``"auto"`` joins the cluster this machine belongs to (``ray start``);
             ``"ray://HOST:PORT"`` connects as a Ray client (needs ``ray[client]``). A Ray session
-            this process already holds is used as it is, and left running.
+            this process already holds is used as it is, and left running (for ``local`` and
+            ``auto``; ``ray://`` then is an error).
         object_store_mb: the local instance's object store (jobs move only small rows).
         connect_timeout_s: how long ``ray://`` may take to answer a TCP connection; joining
             takes at most three times that.
@@ -160,10 +161,16 @@ def ray_session(address: str, *, num_cpus: int | None = None, object_store_mb: i
     """
     address = check_address(address)
     ray = import_ray()
+    if address.startswith("ray://"):
+        _check_reachable(address, connect_timeout_s)
     if ray.is_initialized():
+        if address.startswith("ray://"):
+            raise ClusterError(f"cannot connect to {address}: this process is already "
+                               "connected to another Ray session")
         yield RaySession(address, False, dict(ray.cluster_resources()))
         return
-    common: dict[str, Any] = {"namespace": _NAMESPACE, "log_to_driver": False}
+    common: dict[str, Any] = {"namespace": _NAMESPACE, "log_to_driver": False,
+                              "logging_level": logging.WARNING}
     if address == "local":
         cpus = int(num_cpus or os.cpu_count() or 1)
         try:
@@ -173,8 +180,6 @@ def ray_session(address: str, *, num_cpus: int | None = None, object_store_mb: i
             raise ClusterError(f"could not start a local Ray instance: {exc}") from None
         logger.info("started a local Ray instance with %d CPUs", cpus)
     else:
-        if address.startswith("ray://"):
-            _check_reachable(address, connect_timeout_s)
         _init_within(ray, 3 * connect_timeout_s, address, **common)
         logger.info("connected to the Ray cluster at %s", address)
     try:
