@@ -6,6 +6,11 @@ in-memory index is updated and persisted: a change is appended to the index's de
 is the change's, not the gallery's) and the main index file is rewritten only when the delta has
 grown past a share of it, or when the change restructured the index (a new kind, centre or lists);
 see ``_sync``. ``check`` repairs what a crash in between left.
+
+Merging is done by the write that passes the threshold (``CompactionPolicy``: 5 % of the main
+file), in the writing process (the indexing worker) and under the gallery's lock, or on demand
+(``compact``). A server in another process keeps searching its index in memory meanwhile; appends
+reach it as delta records only, and a merged main file is loaded on its next ``check``.
 """
 
 from __future__ import annotations
