@@ -363,18 +363,18 @@ class ClusterIndexing:
 
     def close(self, queue: JobQueue | None = None, job_ids: Iterable[int] = (),
               timeout_s: float = 30.0) -> None:
-        """Stop the actors after their current job, close their services, then end them.
+        """Close the actors' services (writing their audit entries), then end the actors.
 
-        With ``queue``, jobs of ``job_ids`` an actor still held (an interrupted run) go back to
-        the queue at once, their attempt not counted; otherwise the next worker takes them back
-        as after a crash.
+        With ``queue`` (an interrupted run: their loops are told to stop), jobs of ``job_ids``
+        an actor still held go back to the queue at once, their attempt not counted; otherwise
+        the next worker takes them back as after a crash.
         """
         if not self.actors:
             return
         ray = import_ray()
-        for actor in self.actors.values():
-            actor.stop.remote()
         closing = [actor.close.remote() for actor in self.actors.values()]
+        if queue is not None:  # interrupted: the loops may still run
+            closing += [actor.stop.remote() for actor in self.actors.values()]
         try:
             ray.wait(closing, num_returns=len(closing), timeout=timeout_s)
         except Exception:  # a dead actor: nothing to close
