@@ -44,7 +44,8 @@ def test_watch_reports_claims_progress_retries_and_ends(tmp_path: Path, db_url: 
         finally:
             worker.join(30)
     assert sorted(seen.final) == ids
-    assert {i: j.state for i, j in seen.final.items()} == dict(zip(ids, ["done", "done", "failed"], strict=True))
+    states = dict(zip(ids, ["done", "done", "failed"], strict=True))
+    assert {i: j.state for i, j in seen.final.items()} == states
     finals = [e for e in events if e[0] == "final"]
     assert sorted(e[1] for e in finals) == ids  # once each
     assert [e for e in events if e[0] == "retry"] == [
