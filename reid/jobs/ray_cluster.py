@@ -192,8 +192,9 @@ class _IndexingActor:
     """One cluster worker (a Ray actor; see :meth:`ClusterIndexing.start`): its own service,
     built from the factory, running :func:`run_worker` over the given jobs."""
 
-    def __init__(self, factory: Callable[[], Any], name: str) -> None:
+    def __init__(self, factory: Callable[[], Any], name: str, cpus: float) -> None:
         self._name = name
+        _limit_threads(max(1, int(cpus)))
         self._service = factory()
         self._stop = threading.Event()
 
@@ -248,7 +249,8 @@ class ClusterIndexing:
         factory: picklable; builds a ``ReidService`` for the gallery (an absolute data dir).
         workers: how many actors.
         cpus, gpus: Ray resources each actor reserves (``num_cpus``, ``num_gpus``; Ray sets
-            ``OMP_NUM_THREADS`` and ``CUDA_VISIBLE_DEVICES`` of the actor from them).
+            ``OMP_NUM_THREADS`` and ``CUDA_VISIBLE_DEVICES`` of the actor from them, and the
+            actor keeps OpenCV's and torch's thread pools to ``int(cpus)`` threads).
         heartbeat_s, lease_s, progress_s, poll_s: the actors' :func:`run_worker` settings; a job
             of an actor on another machine that died is taken back after ``lease_s``.
         max_restarts: how often Ray restarts a dead actor (its claim loop runs again there).
@@ -302,7 +304,7 @@ class ClusterIndexing:
             max_task_retries=-1, max_concurrency=2)
         for i in range(1, self._workers + 1):
             name = f"{self._name}-{i}"
-            self.actors[name] = remote.remote(self._factory, name)
+            self.actors[name] = remote.remote(self._factory, name, self._cpus)
 
     def run(self, queue: JobQueue, job_ids: Iterable[int], *, poll_s: float = 0.5,
             on_claim: Callable[[JobInfo], None] | None = None,
@@ -357,6 +359,10 @@ class ClusterIndexing:
         seen: JobWatch = watch_jobs(queue, ids, poll_s=poll_s, keep_going=collect,
                                     on_claim=on_claim, on_progress=on_progress,
                                     on_final=on_final, on_retry=on_retry)
+        # the loops end once they see every job final (within their poll_s): let them return
+        runs = [ref for ref, (_, what) in waiting.items() if what == "run"]
+        if runs:
+            ray.wait(runs, num_returns=len(runs), timeout=10 + 2 * self._settings[3])
         collect()
         summary.final = seen.final
         return summary
@@ -393,6 +399,16 @@ class ClusterIndexing:
             if job.state == "claimed" and job.worker_id in ours and queue.release(job.id,
                                                                                  job.worker_id):
                 logger.warning("job %d given back (pending): the cluster run stopped", job.id)
+
+
+def _limit_threads(n: int) -> None:
+    """Keep a worker to the ``n`` CPUs it reserved: OpenCV's and torch's thread pools (Ray sets
+    only ``OMP_NUM_THREADS``; OpenCV's own pool would use every core of the node)."""
+    import cv2
+    import torch
+
+    cv2.setNumThreads(n)
+    torch.set_num_threads(n)
 
 
 def _first_line(exc: BaseException) -> str:
