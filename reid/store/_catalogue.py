@@ -12,6 +12,7 @@ from typing import Any, Unpack
 
 import numpy as np
 from sqlalchemy import Exists, Row, Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reid.store._codec import decode_boxes, encode_boxes, encode_descriptor
@@ -76,9 +77,12 @@ class Catalogue:
             raise ValueError("camera name must not be empty")
         cam = s.scalar(select(CameraRow).where(CameraRow.name == name))
         if cam is None:
-            cam = CameraRow(name=name)
-            s.add(cam)
-            s.flush()
+            try:
+                with s.begin_nested():  # another server may create the same camera meanwhile
+                    cam = CameraRow(name=name)
+                    s.add(cam)
+            except IntegrityError:
+                cam = s.scalars(select(CameraRow).where(CameraRow.name == name)).one()
         return cam.id
 
     def list_cameras(self) -> list[tuple[int, str]]:
@@ -107,13 +111,20 @@ class Catalogue:
         existing = self.find_video(content_hash)
         if existing is not None:
             raise DuplicateVideoError(existing.id, content_hash)
-        with self._ctx.db.begin() as s:  # camera and video together: a camera never stays empty
-            v = VideoRow(camera_id=self._camera_id(s, camera), path=str(path),
-                      content_hash=content_hash, fps=fps, duration_s=duration_s,
-                      frame_count=frame_count, start_time=start_time, status=VideoStatus.PENDING)
-            s.add(v)
-            s.flush()
-            return v.id
+        try:
+            with self._ctx.db.begin() as s:  # camera and video together: a camera never stays empty
+                v = VideoRow(camera_id=self._camera_id(s, camera), path=str(path),
+                             content_hash=content_hash, fps=fps, duration_s=duration_s,
+                             frame_count=frame_count, start_time=start_time,
+                             status=VideoStatus.PENDING)
+                s.add(v)
+                s.flush()
+                return v.id
+        except IntegrityError:  # another process stored the same content meanwhile
+            existing = self.find_video(content_hash)
+            if existing is None:
+                raise
+            raise DuplicateVideoError(existing.id, content_hash) from None
 
     def find_video(self, content_hash: str) -> VideoInfo | None:
         """The video with this content hash, or None (see ``reid.files.sha256_file``)."""
@@ -219,12 +230,21 @@ class Catalogue:
 
     def list_tracklets(self, *, video_id: int | None = None, camera: str | None = None,
                        limit: int | None = None, offset: int = 0) -> list[TrackletInfo]:
-        """Tracklets by id, optionally of one video or camera, paged with ``limit``/``offset``."""
-        q = self._info_query().order_by(TrackletRow.id).offset(offset).limit(limit)
+        """Tracklets by id, optionally of one video or camera, paged with ``limit``/``offset``.
+
+        The page's ids come from the tracklets alone (the ``(camera_id, id)`` or ``(video_id,
+        id)`` index, in order), then their rows: paging the join instead walked the whole table
+        in id order on PostgreSQL (page 20 of a camera at 10^6 tracklets: 263 -> 12 ms,
+        ``benchmarks/pg_catalogue.py``).
+        """
+        page = select(TrackletRow.id).order_by(TrackletRow.id).offset(offset).limit(limit)
         if video_id is not None:
-            q = q.where(TrackletRow.video_id == video_id)
+            page = page.where(TrackletRow.video_id == video_id)
         if camera is not None:
-            q = q.where(CameraRow.name == camera)
+            page = page.where(TrackletRow.camera_id == select(CameraRow.id)
+                              .where(CameraRow.name == camera).scalar_subquery())
+        q = self._info_query().where(TrackletRow.id.in_(page.scalar_subquery())) \
+            .order_by(TrackletRow.id)
         with self._ctx.db() as s:
             return [self._info(row) for row in s.execute(q).all()]
 
@@ -263,17 +283,24 @@ class Catalogue:
                                "delete and index that video again") from exc
 
     def counts(self) -> dict[str, Any]:
-        """Cameras, videos per status, tracklets (in all, per camera name, per video id)."""
+        """Cameras, videos per status, tracklets (in all, per camera name, per video id).
+
+        One pass over the tracklets (per video, an index-only scan of ``(video_id, id)``); the
+        camera and total counts are summed from it (a tracklet's camera is its video's).
+        """
         with self._ctx.db() as s:
             by_status = dict(s.execute(select(VideoRow.status, func.count(VideoRow.id))
                                        .group_by(VideoRow.status)).all())
-            per_camera = s.execute(select(CameraRow.name, func.count(TrackletRow.id))
-                                   .outerjoin(TrackletRow, TrackletRow.camera_id == CameraRow.id)
-                                   .where(_has_videos()).group_by(CameraRow.name)).all()
-            per_video = s.execute(select(TrackletRow.video_id, func.count(TrackletRow.id))
-                                  .group_by(TrackletRow.video_id)).all()
-            return {"cameras": s.scalar(select(func.count(CameraRow.id)).where(_has_videos())),
-                    "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
-                    "tracklets": s.scalar(select(func.count(TrackletRow.id))),
-                    "tracklets_per_camera": {name: int(n) for name, n in per_camera},
-                    "tracklets_per_video": {int(v): int(n) for v, n in per_video}}
+            per_video = {int(v): int(n) for v, n in s.execute(
+                select(TrackletRow.video_id, func.count(TrackletRow.id))
+                .group_by(TrackletRow.video_id)).all()}
+            videos = s.execute(select(VideoRow.id, CameraRow.name)
+                               .join(CameraRow, VideoRow.camera_id == CameraRow.id)).all()
+        per_camera: dict[str, int] = {}
+        for video_id, camera in videos:
+            per_camera[camera] = per_camera.get(camera, 0) + per_video.get(int(video_id), 0)
+        return {"cameras": len(per_camera),
+                "videos": {st.value: int(by_status.get(st, 0)) for st in VideoStatus},
+                "tracklets": sum(per_video.values()),
+                "tracklets_per_camera": per_camera,
+                "tracklets_per_video": per_video}

@@ -196,3 +196,59 @@ def test_ids_used_by_files_are_reserved_after_a_restored_backup(tmp_path, db_url
         assert (new, tid) == (42, 78)
     with Store.open(tmp_path, db_url=db_url) as store:  # reserving again never moves ids back
         assert store.add_video("/c.mp4", "hc", "cam0") == 43
+
+
+def test_listing_pages_and_counts(tmp_path, db_url):
+    with Store.open(tmp_path, db_url=db_url) as store:
+        truth = person_gallery(store, people=4, cameras=3)
+        cam1 = sorted(t for t, (_, c) in truth.items() if c == 1)
+        assert [t.id for t in store.list_tracklets(camera="cam1")] == cam1
+        assert [t.id for t in store.list_tracklets(camera="cam1", limit=2, offset=1)] == cam1[1:3]
+        assert [t.id for t in store.list_tracklets(limit=3, offset=10)] == sorted(truth)[10:]
+        vid = store.list_tracklets(camera="cam2")[0].video_id
+        assert store.list_tracklets(camera="cam2", video_id=vid, limit=1)[0].camera == "cam2"
+        assert store.list_tracklets(camera="cam1", video_id=vid) == []
+        assert store.list_tracklets(camera="nowhere") == []
+        empty = store.add_video("/e.mp4", "he", "empty-cam")  # a camera without tracklets yet
+        counts = store.stats()
+        assert counts["tracklets"] == 12 and counts["cameras"] == 4
+        assert counts["tracklets_per_camera"] == {"cam0": 4, "cam1": 4, "cam2": 4, "empty-cam": 0}
+        assert sorted(counts["tracklets_per_video"].values()) == [4, 4, 4]
+        assert counts["videos"]["done"] == 3 and counts["videos"]["pending"] == 1
+        store.delete_video(vid)
+        store.delete_video(empty)
+        counts = store.stats()
+        assert counts["tracklets_per_camera"] == {"cam0": 4, "cam1": 4} and counts["cameras"] == 2
+
+
+@pytest.mark.postgres
+def test_two_servers_adding_the_same_video_at_once(tmp_path, postgres_url):
+    """Servers sharing one catalogue race on new cameras and on the same content: one video is
+    stored, the other server gets DuplicateVideoError naming it (never a raw IntegrityError)."""
+    import threading
+
+    stores = [Store.open(tmp_path / f"s{i}", db_url=postgres_url) for i in range(2)]
+    try:
+        for attempt in range(6):
+            barrier, got = threading.Barrier(2), []
+
+            def add(store, h=f"h{attempt}", cam=f"cam{attempt}", barrier=barrier, got=got):
+                barrier.wait()
+                try:
+                    got.append(store.add_video("/v.mp4", h, cam))
+                except DuplicateVideoError as exc:
+                    got.append(("duplicate", exc.video_id))
+                except Exception as exc:  # reported by the assertion below
+                    got.append(exc)
+
+            threads = [threading.Thread(target=add, args=(s,)) for s in stores]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            ids = [g for g in got if isinstance(g, int)]
+            assert len(ids) == 1 and got.count(("duplicate", ids[0])) + len(ids) == 2, got
+        assert len(stores[0].list_videos()) == 6 and len(stores[1].list_cameras()) == 6
+    finally:
+        for s in stores:
+            s.close()
