@@ -13,7 +13,7 @@ from typing import Any, Unpack
 import numpy as np
 from sqlalchemy import Exists, Row, Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from reid.store._codec import decode_boxes, encode_boxes, encode_descriptor
 from reid.store._errors import GalleryError
@@ -141,9 +141,10 @@ class Catalogue:
             return self._video_info(v)
 
     def list_videos(self, status: str | None = None) -> list[VideoInfo]:
-        """All videos (optionally one status), by id."""
+        """All videos (optionally one status), by id (one query: cameras joined, not loaded one
+        by one)."""
         with self._ctx.db() as s:
-            q = select(VideoRow).order_by(VideoRow.id)
+            q = select(VideoRow).options(joinedload(VideoRow.camera)).order_by(VideoRow.id)
             if status is not None:
                 q = q.where(VideoRow.status == VideoStatus(status))
             return [self._video_info(v) for v in s.scalars(q)]

@@ -252,3 +252,20 @@ def test_two_servers_adding_the_same_video_at_once(tmp_path, postgres_url):
     finally:
         for s in stores:
             s.close()
+
+
+def test_listing_videos_is_one_query(tmp_path, db_url):
+    import sqlalchemy as sa
+
+    with Store.open(tmp_path, db_url=db_url) as store:
+        person_gallery(store, people=1, cameras=4)
+        statements = []
+        engine = store.catalogue._ctx.db.engine
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        sa.event.listen(engine, "before_cursor_execute", listen)
+        try:
+            videos = store.list_videos()
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listen)
+        assert [v.camera for v in videos] == ["cam0", "cam1", "cam2", "cam3"]
+        assert len(statements) == 1, statements

@@ -30,6 +30,8 @@ __all__ = ["BIN_ENV", "REQUIRE_ENV", "PostgresServer", "PostgresUnavailableError
 
 BIN_ENV = "REID_POSTGRES_BIN"  # the folder of initdb/pg_ctl/postgres, when not the usual one
 REQUIRE_ENV = "REID_REQUIRE_POSTGRES"  # "1": a missing PostgreSQL fails the tests (CI) instead of skipping
+PREFIX = "reid-pg-"  # the temporary folders of test servers
+OWNER_FILE = "owner.pid"  # in each: the process that started it (see PostgresServer.sweep_stale)
 ROLE = "reid"  # the superuser initdb creates; tests connect as this role without a password
 
 
@@ -121,7 +123,9 @@ class PostgresServer:
         """Create the cluster and start the server; returns ``self``."""
         if self.root is not None:
             return self
-        self.root = Path(tempfile.mkdtemp(prefix="reid-pg-", dir=self.base_dir))
+        self.sweep_stale()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=self.base_dir))
+        (self.root / OWNER_FILE).write_text(str(os.getpid()))
         try:
             self.socket_dir.mkdir()
             if self._as_postgres:
@@ -145,6 +149,25 @@ class PostgresServer:
             raise
         logger.info("PostgreSQL started on %s port %d", self.socket_dir, self.port)
         return self
+
+    def sweep_stale(self) -> list[Path]:
+        """Stop and remove the servers of test sessions that died without stopping theirs (killed
+        by a timeout, say): folders named like ours whose owning process is gone. Returns them."""
+        base = Path(self.base_dir or tempfile.gettempdir())
+        swept = []
+        for folder in base.glob(f"{PREFIX}*"):
+            try:
+                owner = int((folder / OWNER_FILE).read_text())
+            except (OSError, ValueError):
+                continue  # not one of ours, or still being created
+            if _alive(owner):
+                continue
+            self.root = folder
+            self.stop()  # pg_ctl stop when a postmaster.pid is left, then removes the folder
+            swept.append(folder)
+        if swept:
+            logger.warning("stopped %d PostgreSQL test servers left by dead sessions", len(swept))
+        return swept
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its folder."""
@@ -190,6 +213,16 @@ class PostgresServer:
         with psycopg.connect(host=str(self.socket_dir), port=self.port, user=ROLE,
                              dbname="postgres", autocommit=True) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _quote(arg: str) -> str:
