@@ -9,6 +9,7 @@ vector index another process rewrote, the audit log, the worker and playback chi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -175,6 +176,39 @@ class ServiceCore:
             finally:
                 self._index_stamp = self._index_file_stamp()  # our own write needs no reload
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _indexing_video(self, video_id: int) -> Iterator[None]:
+        """Mark ``video_id`` as being indexed by this process while the block runs: an exclusive
+        ``flock`` on its crops folder, released by the kernel if the process dies. Another
+        process finding the video ``pending``/``indexing`` tells a live run from an interrupted
+        one with :meth:`_video_in_progress`."""
+        import fcntl
+
+        folder = self.store.layout.video_crops(video_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new id: nobody else holds it
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _video_in_progress(self, video_id: int) -> bool:
+        """True while another live process indexes ``video_id`` (see :meth:`_indexing_video`)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.store.layout.video_crops(video_id), os.O_RDONLY)
+        except OSError:
+            return False  # no crops folder: nobody is indexing it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def _index_file_stamp(self) -> int | None:
         meta = self.store.meta_path

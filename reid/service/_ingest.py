@@ -60,22 +60,32 @@ class IngestMixin(ServiceCore):
             if progress is not None:
                 progress(0.0, f"{path.name}: waiting for another process writing to the gallery")
 
-        with self._index_lock, self._writing(), self._gallery_write_lock(on_wait=waiting):
-            content_hash = sha256_file(path)
-            existing = self.store.find_video(content_hash)
-            if existing is not None and existing.status == "done":
-                logger.info("%s is already indexed as video %d; skipped", path, existing.id)
-                return IndexReport(str(path), existing.camera, "duplicate", video_id=existing.id,
-                                   elapsed_s=time.perf_counter() - t0)
-            if existing is not None:
-                logger.info("video %d (%s) was left %s; indexing it again",
-                            existing.id, path, existing.status)
-                self.store.delete_video(existing.id, actor=actor)
-            video_id = self.store.add_video(path, content_hash, camera, start_time=start_time)
-            self.store.update_video(video_id, status="indexing")
-            self.store.log_action(actor, "index_video", {"video_id": video_id, "path": str(path)})
+        content_hash = sha256_file(path)  # reading the file needs no lock
+        with self._index_lock, self._writing(), contextlib.ExitStack() as claimed:
+            # The gallery's writer lock is held to claim the video and, at the end, to store it;
+            # tracking and embedding run without it, so workers index side by side.
+            with self._gallery_write_lock(on_wait=waiting):
+                existing = self.store.find_video(content_hash)
+                if existing is not None and existing.status == "done":
+                    logger.info("%s is already indexed as video %d; skipped", path, existing.id)
+                    return IndexReport(str(path), existing.camera, "duplicate",
+                                       video_id=existing.id, elapsed_s=time.perf_counter() - t0)
+                if existing is not None and self._video_in_progress(existing.id):
+                    logger.info("%s: the same content is being indexed by another process as "
+                                "video %d; skipped", path, existing.id)
+                    return IndexReport(str(path), existing.camera, "duplicate",
+                                       video_id=existing.id, elapsed_s=time.perf_counter() - t0)
+                if existing is not None:
+                    logger.info("video %d (%s) was left %s; indexing it again",
+                                existing.id, path, existing.status)
+                    self.store.delete_video(existing.id, actor=actor)
+                video_id = self.store.add_video(path, content_hash, camera, start_time=start_time)
+                self.store.update_video(video_id, status="indexing")
+                self.store.log_action(actor, "index_video", {"video_id": video_id, "path": str(path)})
+                claimed.enter_context(self._indexing_video(video_id))  # before others may look
             job = IndexJob(self.store, self.detector, self.embedder, self.tracking_config, video_id,
-                           path, camera, start_time, self.stride, progress)
+                           path, camera, start_time, self.stride, progress,
+                           write_lock=self._gallery_write_lock)
             try:
                 report = run_index_job(job)
             except Exception as exc:  # one bad file must not stop a batch
@@ -124,15 +134,16 @@ class IngestMixin(ServiceCore):
     def _fail_interrupted(self, path: Path, message: str) -> int | None:
         """After a worker crash: mark the rows it left for ``path`` failed; repair the index.
 
-        Holding the gallery's write lock, no other writer is active, so a row of ``path`` still
-        ``pending`` or ``indexing`` was left by the dead worker. Returns its video id.
+        A row of ``path`` still ``pending`` or ``indexing`` whose video no live process is
+        indexing (see ``_indexing_video``) was left by the dead worker. Returns its video id.
         """
         video_id = None
         try:
             with self._gallery_write_lock():
                 self.store.check_index()  # the worker may have died between the DB and the index
                 for video in self.store.list_videos():
-                    if video.status in ("pending", "indexing") and Path(video.path) == path:
+                    if (video.status in ("pending", "indexing") and Path(video.path) == path
+                            and not self._video_in_progress(video.id)):
                         self.store.update_video(video.id, status="failed", error=message)
                         video_id = video.id
         except Exception:  # e.g. a read-only gallery: the row stays, the next run redoes it

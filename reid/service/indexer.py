@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class IndexJob:
     start_time: dt.datetime | None = None
     stride: int = 1
     progress: ProgressFn | None = None
+    write_lock: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 def tracklet_quality(t: Tracklet) -> float:
@@ -74,7 +77,9 @@ def run_index_job(job: IndexJob) -> IndexReport:
 
     Memory stays bounded: tracklets arrive as they finish, their crops go to disk, and they are
     embedded in batches of ``EMBED_BATCH_TRACKLETS``. The database rows and vectors are written at
-    the end in one transaction, so a killed run leaves no half-indexed video behind.
+    the end in one transaction, holding ``job.write_lock()`` (the gallery's writer lock: only for
+    that write, so several processes index videos side by side), so a killed run leaves no
+    half-indexed video behind.
     """
     t0 = time.perf_counter()
     start_posix = job.start_time.timestamp() if job.start_time else None
@@ -125,10 +130,12 @@ def run_index_job(job: IndexJob) -> IndexReport:
         job.progress(0.97, f"{job.path.name}: storing {len(records)} tracklets")
     vectors = np.concatenate(descriptors) if descriptors else np.zeros((0, job.embedder.dim), np.float32)
     t_store = time.perf_counter()
-    if records:
-        job.store.add_tracklets(job.video_id, records, vectors, job.embedder.fingerprint, mark_done=True)
-    else:
-        job.store.update_video(job.video_id, status="done")
+    with job.write_lock():  # the gallery's writer lock for this write only, not the whole video
+        if records:
+            job.store.add_tracklets(job.video_id, records, vectors, job.embedder.fingerprint,
+                                    mark_done=True)
+        else:
+            job.store.update_video(job.video_id, status="done")
     timings["store"] = time.perf_counter() - t_store
     stats = tracker.stats
     timings.update(decode=stats.decode_seconds, detect=stats.detect_seconds, track=stats.track_seconds)
