@@ -275,7 +275,10 @@ def test_locked_read_only_and_full_gallery_give_a_clear_error(tmp_path, monkeypa
 
     with Store.open(tmp_path) as store:
         new_vid = store.add_video("/late.mp4", "late", "cam0")
+        # appends go to the delta file, merges rewrite vectors.faiss: both find the disk full
         monkeypatch.setattr("reid.store.index.file.atomic_write", full)
+        monkeypatch.setattr("reid.store._sync.append_delta", full)
+        monkeypatch.setattr("reid.store._sync.start_delta", full)
         with pytest.raises(Exception) as err:  # noqa: PT011 - checked by its message
             store.add_tracklets(new_vid, [record(9, 0, 1)], unit(np.ones((1, 16))), FP)
         assert not isinstance(err.value, OSError)
