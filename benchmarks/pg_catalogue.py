@@ -14,9 +14,10 @@ store's, captured from the driver and run again under ``EXPLAIN``):
 - ``get_tracklets`` of 200 random ids (what one search reads for its candidates);
 - tracklets in a time window: videos started within a 3-hour window, their tracklets overlapping
   it (``SearchFilters.time_from/time_to`` pushed into SQL);
-- ``counts`` (``Store.stats``: per status, per camera, per video, total);
-- two proposed forms (``proposed_*``, not what the store runs): a camera's page as ids from the
-  ``(camera_id, id)`` index then ``get_tracklets``, and ``counts`` from one pass over the tracklets.
+- ``counts`` (``Store.stats``: per status, per camera, per video, total).
+
+``results/pg_catalogue_2026-12-01_join_paging.json`` is the run before ``list_tracklets`` paged ids
+from the index and ``counts`` made one pass (its ``proposed_*`` rows measured those forms).
 
 Each is timed ``--reps`` times (after 3 warm-ups) with a different camera/video/window each time,
 at the baseline indexes, then again after ``upgrade head`` (the catalogue indexes of revision
@@ -181,41 +182,6 @@ def time_window(catalogue: Catalogue, lo: dt.datetime, hi: dt.datetime,
         return [i for i, in s.execute(q)]
 
 
-def page_ids(catalogue: Catalogue, camera: str, limit: int, offset: int) -> list[int]:
-    """One page of a camera's tracklet ids in id order, from the ``(camera_id, id)`` index alone
-    (the camera's id as a scalar subquery, so the planner walks that index in order)."""
-    cam = select(CameraRow.id).where(CameraRow.name == camera).scalar_subquery()
-    q = (select(TrackletRow.id).where(TrackletRow.camera_id == cam).order_by(TrackletRow.id)
-         .offset(offset).limit(limit))
-    with catalogue._ctx.db() as s:
-        return [i for i, in s.execute(q)]
-
-
-def two_step_page(catalogue: Catalogue, camera: str, limit: int, offset: int) -> list[object]:
-    """A camera's page as ids first (``page_ids``), then their rows (``get_tracklets``): the
-    form ``list_tracklets`` could take (it joins cameras and pages the join today)."""
-    rows = catalogue.get_tracklets(page_ids(catalogue, camera, limit, offset))
-    return [rows[i] for i in sorted(rows)]
-
-
-def counts_one_scan(catalogue: Catalogue) -> dict[str, Any]:
-    """``counts`` from one index-only pass (tracklets per video), per camera and the total summed
-    from it, instead of three passes over the tracklets."""
-    with catalogue._ctx.db() as s:
-        per_video = dict(s.execute(select(TrackletRow.video_id, func.count(TrackletRow.id))
-                                   .group_by(TrackletRow.video_id)).all())
-        cams = s.execute(select(VideoRow.id, CameraRow.name)
-                         .join(CameraRow, VideoRow.camera_id == CameraRow.id)).all()
-        by_status = dict(s.execute(select(VideoRow.status, func.count(VideoRow.id))
-                                   .group_by(VideoRow.status)).all())
-    per_camera: dict[str, int] = {}
-    for vid, name in cams:
-        per_camera[name] = per_camera.get(name, 0) + int(per_video.get(vid, 0))
-    return {"cameras": len(per_camera), "videos": {k.value: int(v) for k, v in by_status.items()},
-            "tracklets": sum(per_video.values()), "tracklets_per_camera": per_camera,
-            "tracklets_per_video": per_video}
-
-
 def queries(catalogue: Catalogue, rng: np.random.Generator, cameras: int, videos: int,
             max_id: int) -> dict[str, Callable[[], object]]:
     """The timed queries; each call draws new parameters."""
@@ -240,10 +206,6 @@ def queries(catalogue: Catalogue, rng: np.random.Generator, cameras: int, videos
             rng.integers(1, max_id + 1, 200).tolist()),
         "tracklets_by_time_window": window,
         "counts": lambda: catalogue.counts(),
-        # proposed forms of the two slow ones (not what the store runs today)
-        "proposed_tracklets_by_camera_page20_two_step": lambda: two_step_page(
-            catalogue, cam(), 500, 19 * 500),
-        "proposed_counts_one_scan": lambda: counts_one_scan(catalogue),
     }
 
 
