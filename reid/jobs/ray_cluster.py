@@ -114,7 +114,13 @@ def _init_within(ray: Any, timeout_s: float, address: str, **kwargs: Any) -> Non
     thread.start()
     thread.join(timeout_s)
     if not outcome:
-        raise ClusterError(f"the Ray cluster at {address} did not answer within {timeout_s:g} s")
+        hint = ""
+        if address.startswith("ray://") and not os.environ.get("RAY_AUTH_MODE"):
+            hint = ("; if it uses token authentication (the default of clusters started by Ray "
+                    ">= 2.5x), set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
+                    "~/.ray/auth_token)")
+        raise ClusterError(f"the Ray cluster at {address} did not answer within {timeout_s:g} s"
+                           f"{hint}")
     if outcome[0] is not None:
         exc = outcome[0]
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
