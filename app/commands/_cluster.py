@@ -134,7 +134,10 @@ def run_cluster(args: argparse.Namespace, start: Any, index_all: Callable[..., i
                 f"{args.cluster_workers} workers with {args.worker_cpus:g} CPUs, "
                 f"{args.worker_gpus:g} GPUs each")
             cluster.start()
-            with open_store(settings) as store:
-                return index_all(_GalleryView(store), args, start, run_jobs=run_jobs)
+            try:
+                with open_store(settings) as store:
+                    return index_all(_GalleryView(store), args, start, run_jobs=run_jobs)
+            finally:
+                cluster.close()  # no-op after run_jobs; ends the actors when nothing was enqueued
     except ClusterError as exc:
         raise UserError(str(exc)) from None
