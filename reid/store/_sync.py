@@ -75,7 +75,8 @@ class CompactionPolicy:
 
 
 def delta_path(index_path: Path) -> Path:
-    """The delta file beside ``index_path`` (``vectors.faiss`` -> ``vectors.delta``)."""
+    """The delta file beside ``index_path`` (``vectors.faiss`` -> ``vectors.delta``, which
+    ``GalleryLayout.index_delta`` names)."""
     return Path(index_path).with_suffix(".delta")
 
 

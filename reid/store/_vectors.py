@@ -29,7 +29,7 @@ from reid.store._errors import GalleryError, file_error
 from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
 from reid.store._shared import GalleryContext, chunks
-from reid.store._sync import CompactionPolicy, delta_path, sync_index, write_index_files
+from reid.store._sync import CompactionPolicy, sync_index, write_index_files
 from reid.store.index import IndexConfig, VectorIndex
 from reid.store.index.delta import ADD, HEADER_BYTES, REMOVE, DeltaOp
 
@@ -220,7 +220,7 @@ class Vectors:
     def delta_size(self) -> int:
         """Bytes of changes in the delta file not yet merged into the main index file."""
         try:
-            return max(0, delta_path(self._ctx.layout.index).stat().st_size - HEADER_BYTES)
+            return max(0, self._ctx.layout.index_delta.stat().st_size - HEADER_BYTES)
         except OSError:
             return 0
 

@@ -5,6 +5,7 @@ Everything else asks a ``GalleryLayout`` for a path instead of joining names its
     <data dir>/
         reid.db (+ -wal, -shm, -journal)   the database: the source of truth
         vectors.faiss, vectors.json         the vector index (derived) and its checksum/metadata
+        vectors.delta                       changes appended since vectors.faiss was written
         crops/<video id>/<track id>/        tracklet crops; crops/.gallery-id marks whose they are
         clips/tracklet_<id>.*               rendered clips (a cache)
         exports/                            search exports (CSV, JSON, zip)
@@ -55,6 +56,11 @@ class GalleryLayout:
     def index(self) -> Path:
         """The vector index file, ``vectors.faiss``."""
         return self.data_dir / "vectors.faiss"
+
+    @property
+    def index_delta(self) -> Path:
+        """Changes appended since ``vectors.faiss`` was written, ``vectors.delta``."""
+        return self.data_dir / "vectors.delta"
 
     @property
     def index_meta(self) -> Path:
@@ -114,7 +120,9 @@ class GalleryLayout:
 
     @staticmethod
     def private_names() -> tuple[str, ...]:
-        """Names in the data dir that a web server must never serve: the database, the index,
-        uploaded originals, adapted models, the lock and the old upload cache."""
+        """Names in the data dir that a web server must never serve: the database, the index
+        (and its delta of descriptors), uploaded originals, adapted models, the lock and the old
+        upload cache."""
         return (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal",
-                "vectors.faiss", "vectors.json", "uploads", "models", ".write.lock", ".gradio")
+                "vectors.faiss", "vectors.json", "vectors.delta", "uploads", "models", ".write.lock",
+                ".gradio")

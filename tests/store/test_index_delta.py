@@ -281,3 +281,12 @@ def test_approximate_kinds_append_and_replay(tmp_path, kind):
         np.testing.assert_array_equal(store.search_vectors(store.get_descriptors([1, 2, 3]), 5)[1],
                                       before)
         _consistent(store)
+
+
+def test_the_layout_names_the_delta_and_keeps_it_private(tmp_path):
+    from reid.store import GalleryLayout
+    from reid.store._sync import delta_path
+
+    layout = GalleryLayout.of(tmp_path)
+    assert layout.index_delta == delta_path(layout.index)
+    assert layout.index_delta.name in GalleryLayout.private_names()  # descriptors: never served
