@@ -180,7 +180,9 @@ def ray_session(address: str, *, num_cpus: int | None = None, object_store_mb: i
     if address == "local":
         cpus = int(num_cpus or os.cpu_count() or 1)
         try:
-            ray.init(num_cpus=cpus, object_store_memory=int(object_store_mb) * 1024 * 1024,
+            # address "local": a new instance even where `ray start` runs (or left its address)
+            ray.init(address="local", num_cpus=cpus,
+                     object_store_memory=int(object_store_mb) * 1024 * 1024,
                      include_dashboard=False, **common)
         except Exception as exc:
             raise ClusterError(f"could not start a local Ray instance: {exc}") from None

@@ -168,8 +168,7 @@ def test_an_actor_killed_mid_video_is_replaced_and_nothing_is_doubled(
 
 
 def test_one_line_errors(ray_local: Any, clips: Path, tmp_path: Path,
-                         capsys: pytest.CaptureFixture[str],
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+                         capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
     from app.cli import main
@@ -193,10 +192,21 @@ def test_one_line_errors(ray_local: Any, clips: Path, tmp_path: Path,
     assert code != 0 and "asks for 1 GPUs but the Ray cluster at local has 0" in text, text
     assert not (tmp_path / "g" / "reid.db").exists() or not rows(
         tmp_path / "g", "SELECT id FROM index_jobs")  # nothing enqueued for a cluster refused
+
+
+def test_without_ray_one_line_says_how_to_install_it(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cli import main
+
+    clip = cut(tmp_path / "clip.avi", 300, 5)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
-    code, text = index("--cluster", "local")
+    code = main(["index", str(clip), "--cluster", "local", "--data-dir", str(tmp_path / "g"), *ARGS])
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
     assert code != 0 and "Ray is not installed" in text and "pip install 'tfclip-reid[cluster]'" in text
-    assert len([line for line in text.splitlines() if "Ray is not installed" in line]) == 1
+    assert len([line for line in text.splitlines() if line.strip()]) == 1, text
+    assert not (tmp_path / "g" / "reid.db").exists()  # refused before the gallery is touched
 
 
 def test_missing_ray_skips_locally_and_fails_under_require(monkeypatch: pytest.MonkeyPatch) -> None:
