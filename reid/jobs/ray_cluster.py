@@ -262,7 +262,8 @@ class ClusterIndexing:
         heartbeat_s, lease_s, progress_s, poll_s: the actors' :func:`run_worker` settings; a job
             of an actor on another machine that died is taken back after ``lease_s``.
         max_restarts: how often Ray restarts a dead actor (its claim loop runs again there).
-        name: actor names are ``<name>-1``, ``<name>-2``, ... (in the job rows' worker ids).
+        name: actor names are ``<name>-1``, ``<name>-2``, ... (in the job rows' worker ids;
+            :meth:`close` gives back the jobs of workers so named: make it unique per run).
     """
 
     def __init__(self, factory: Callable[[], Any], *, workers: int = 2, cpus: float = 1.0,
@@ -398,14 +399,14 @@ class ClusterIndexing:
                 ray.kill(actor, no_restart=True)
             except Exception:
                 logger.debug("ending a cluster worker", exc_info=True)
+        names = tuple(f":{name}" for name in self.actors)  # worker ids end with the actor's name
         self.actors.clear()
-        ours = {str(info.get("worker_id")) for info in self.info.values()}
         ids = sorted({int(i) for i in job_ids})
         if queue is None or not ids:
             return
         for job in queue.list(job_ids=ids, limit=None):
-            if job.state == "claimed" and job.worker_id in ours and queue.release(job.id,
-                                                                                 job.worker_id):
+            if (job.state == "claimed" and (job.worker_id or "").endswith(names)
+                    and queue.release(job.id, job.worker_id or "")):
                 logger.warning("job %d given back (pending): the cluster run stopped", job.id)
 
 

@@ -167,6 +167,34 @@ def test_an_actor_killed_mid_video_is_replaced_and_nothing_is_doubled(
     assert crops == {str(v) for v, _ in videos}  # the interrupted run's crops were removed
 
 
+def test_an_interrupted_run_gives_the_actors_job_back(ray_local: Any, clips: Path,
+                                                       tmp_path: Path) -> None:
+    from app.compose import ServiceFactory
+    from app.settings import Settings
+    from reid.jobs.ray_cluster import ClusterIndexing
+    from reid.store import JobInfo, Store
+
+    data = tmp_path / "gallery"
+    with Store.open(data) as store:
+        job_id = store.jobs.enqueue(clips / "north.avi", "north").id
+        cluster = ClusterIndexing(ServiceFactory(Settings(data_dir=data, detector="hog", stride=2)),
+                                  workers=1, progress_s=0.2, name="interrupted")
+
+        def progress(job: JobInfo, fraction: float, message: str) -> None:
+            if "frame" in message:
+                raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in reid index
+
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                cluster.run(store.jobs, [job_id], poll_s=0.1, on_progress=progress)
+            finally:
+                cluster.close(store.jobs, [job_id])  # what reid index --cluster does then
+        job = store.jobs.get(job_id)
+        assert (job.state, job.attempts, job.worker_id) == ("pending", 0, None)
+        assert job.message == "released by a stopping worker"
+        assert not cluster.actors
+
+
 def test_one_line_errors(ray_local: Any, clips: Path, tmp_path: Path,
                          capsys: pytest.CaptureFixture[str]) -> None:
     import socket
