@@ -66,6 +66,12 @@ def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return _rgb(np.clip(c, 0, 255))
 
 
+def _floats3(values: np.ndarray) -> tuple[float, float, float]:
+    """The first three entries of ``values`` as floats."""
+    x, y, z = (float(v) for v in values[:3])
+    return x, y, z
+
+
 def _rgb(values: np.ndarray) -> tuple[int, int, int]:
     """The first three entries of ``values`` as ints (truncated)."""
     r, g, b = (int(v) for v in values[:3])
@@ -84,10 +90,10 @@ def _identity(rng: np.random.Generator) -> _Identity:
 
 
 def _camera(rng: np.random.Generator) -> _Camera:
-    cast_r, cast_g, cast_b = (float(v) for v in rng.uniform(0.82, 1.18, 3))
+    # keyword arguments are evaluated in order: the draws keep the seeded datasets unchanged
     return _Camera(
         scale=float(rng.uniform(0.75, 1.0)), gain=float(rng.uniform(0.65, 1.25)),
-        cast=(cast_r, cast_g, cast_b),
+        cast=_floats3(rng.uniform(0.82, 1.18, 3)),
         blur=float(rng.uniform(0.0, 1.0)), background=_colour(rng),
         occlusion_p=float(rng.uniform(0.0, 0.35)),
     )
