@@ -1,18 +1,19 @@
 """Search at 10^7 tracklets on one 24 GB, 2-core machine: memory, build time, p95 latency of one
 query, recall@10 against exact search (issue 13, part 5).
 
-The index is the store's own ``VectorIndex`` with kind ``"ivfpq"`` and an 8-bit re-scoring copy:
+The index is the store's own ``VectorIndex`` with kind ``"ivfpqfs"`` and an 8-bit re-scoring copy:
 
-    IndexConfig(kind="ivfpq", pca_dim=256, pq_m=64, refine="sq8", ivf_nlist=N, ivf_nprobe=P)
+    IndexConfig(kind="ivfpqfs", pca_dim=256, pq_m=64, refine="sq8", ivf_nlist=N, ivf_nprobe=P)
 
 i.e. descriptors projected onto their top 256 (uncentred) principal directions, coarse-quantised
-into ``N`` IVF lists and PQ-coded in 64 bytes; the ``k * refine_factor`` best candidates are then
-re-scored exactly against 8-bit scalar-quantised copies of the full 512-d vectors. Per vector that
-is 64 B of PQ code + 8 B id in the lists, 512 B of SQ8 copy + 8 B id (+ the id map's hash entry),
-~0.65 GB per 10^6 vectors, against 2.0 GB for the float32 flat matrix (20 GB at 10^7: does not fit)
-and ~1.3 GB for the default ``ivfsq`` + fp16 copy (13 GB at 10^7: fits only just, with no room to
-build). HNSW over 10^7 would need the vectors plus ~256 B of graph per vector and a build of hours
-on 2 cores (``search_scale.py`` measured HNSW's 10^5 build at 91 s for 2048-d).
+into ``N`` IVF lists and coded as 64 4-bit PQ codes (32 bytes) laid out for SIMD scanning; the
+``k * refine_factor`` best candidates are then re-scored against 8-bit scalar-quantised copies of
+the full 512-d vectors. Per vector: 32 B of code + 8 B id in the lists, 512 B of SQ8 copy + 8 B
+id (+ the id map's hash entry), ~0.7 GB per 10^6 vectors, against 2.0 GB for the float32 flat
+matrix (20 GB at 10^7: does not fit) and ~1.3 GB for the default ``ivfsq`` + fp16 copy (13 GB at
+10^7: no room to build). ``ivfpq`` (8-bit PQ) scans the lists ~20x slower (this data needs half
+of them), and HNSW over 10^7 would need the vectors plus ~256 B of graph per vector and hours of
+build on 2 cores (``search_scale.py`` measured HNSW's 10^5 build at 91 s for 2048-d).
 
 Descriptors are the clustered synthetic ones of ``search_scale.py`` (people x tracklets, camera
 bias, noise; ~8 tracklets per person), 512-d, generated chunk by chunk from per-chunk seeds, so
@@ -24,9 +25,9 @@ single-query latency p50/p95 (``--reps`` queries, one at a time, faiss' default 
 recall@10 = |approx top-10 ∩ exact top-10| / 10 over ``--queries`` queries, per ``--nprobe``.
 
 Usage:
-    python benchmarks/search_10m.py --n 1000000 --nlist 1024 --nprobe 16 32 64
-    python benchmarks/search_10m.py --n 10000000 --nlist 4096 --nprobe 16 32 64 \
-        --json benchmarks/results/search_10m_2026-12-01.json
+    python benchmarks/search_10m.py --n 1000000 --nlist 1024 --train 65536 --nprobe 512 768
+    python benchmarks/search_10m.py --n 10000000 --nlist 4096 --train 163840 \
+        --nprobe 1024 2048 3072 --refine-factor 80 160 --json out.json
 """
 
 from __future__ import annotations
