@@ -272,6 +272,10 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     defer_audit = getattr(service, "defer_audit", None)
     if callable(defer_audit):
         defer_audit()
+    # The first searches after a start find their rows in memory (galleries up to the cache's size).
+    warm = getattr(service, "warm_search_cache", None)
+    if callable(warm):
+        threading.Thread(target=warm, name="reid-warm-search-cache", daemon=True).start()
     demo = build_app(LowPriorityIndexing(service, options.index_niceness), config)
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).

@@ -105,6 +105,13 @@ class ServiceCore:
         if self._audit is None:
             self._audit = AuditWriter(self.store)
 
+    def warm_search_cache(self) -> int:
+        """Read the gallery's rows into the search row cache now (when they all fit): a server
+        calls it in the background at start. Returns the rows cached."""
+        count = self._rows.warm()
+        logger.info("search cache: %d tracklet rows read ahead", count)
+        return count
+
     def flush_audit(self, timeout: float | None = None) -> bool:
         """Wait until every audit entry queued so far is written; False on timeout."""
         return True if self._audit is None else self._audit.flush(timeout)

@@ -97,6 +97,21 @@ class CachedGallery:
                         self._rows.popitem(last=False)
         return out
 
+    def warm(self) -> int:
+        """Read every row into the cache when the whole gallery fits (``max_rows``), so that the
+        first searches after a start do not each wait for the database; returns the rows kept
+        (0 when the gallery is larger, or changed while it was read)."""
+        generation = self._check_stamp()
+        rows = self.store.list_tracklets(limit=self.max_rows + 1)
+        if len(rows) > self.max_rows:
+            return 0
+        with self._lock:
+            if generation != self._generation:
+                return 0
+            for info in rows:
+                self._rows.setdefault(info.id, info)
+            return len(rows)
+
     # ------------------------------------------------------------ the rest: the store's own
     @property
     def index(self) -> VectorIndex | None:

@@ -209,3 +209,37 @@ def test_row_cache_reads_each_row_once_until_the_gallery_changes():
     assert store.calls == []
     small.get_tracklets([1])
     assert store.calls == [[1]]  # the least recently used was dropped
+
+
+class _ListingStore(_CountingStore):
+    """Rows are objects with an ``id``, listed as the store lists them."""
+
+    def __init__(self, n: int) -> None:
+        from types import SimpleNamespace
+
+        super().__init__({i: SimpleNamespace(id=i, name=f"t{i}") for i in range(1, n + 1)})
+        self.listed = 0
+        self.during_list = lambda: None
+
+    def list_tracklets(self, limit=None):
+        self.listed += 1
+        self.during_list()
+        return list(self.rows.values())[:limit]
+
+
+def test_warming_reads_the_whole_gallery_once_when_it_fits():
+    store = _ListingStore(5)
+    cache = CachedGallery(store, lambda: 0, max_rows=5)  # type: ignore[arg-type]
+    assert cache.warm() == 5
+    assert cache.get_tracklets([1, 5, 9]) == {1: store.rows[1], 5: store.rows[5]}
+    assert store.calls == [[9]]  # only the absent id went to the database
+
+    too_big = CachedGallery(_ListingStore(6), lambda: 0, max_rows=5)  # type: ignore[arg-type]
+    assert too_big.warm() == 0 and too_big.get_tracklets([1]) and too_big.misses == 1
+
+    changing = _ListingStore(3)
+    cache = CachedGallery(changing, lambda: 0)  # type: ignore[arg-type]
+    changing.during_list = cache.invalidate  # the gallery changed while it was read
+    assert cache.warm() == 0
+    cache.get_tracklets([1])
+    assert cache.misses == 1
