@@ -209,3 +209,25 @@ def test_sqlite_table_rebuilds_in_a_migration_keep_the_rows_that_reference_them(
         engine.dispose()
     assert fk == 1  # on again for the store's own work
     assert left == (4 if guarded else 0)  # unguarded, dropping videos cascaded to every tracklet
+
+
+def test_new_galleries_opened_by_several_threads_at_once(tmp_path):
+    """Alembic keeps one migration per process in module-level proxies: concurrent openings of new
+    galleries (without the store's lock around them, ~half failed with ``KeyError: 'script'``)."""
+
+    errors: list[str] = []
+
+    def open_new(path):
+        try:
+            Store.open(path).close()
+        except Exception as exc:  # collected and asserted below
+            errors.append(repr(exc))
+
+    for round_ in range(3):
+        threads = [threading.Thread(target=open_new, args=(tmp_path / f"g{round_}_{i}",))
+                   for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

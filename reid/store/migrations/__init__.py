@@ -25,6 +25,7 @@ models agree on SQLite and PostgreSQL).
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -44,6 +45,10 @@ BASELINE = "0001"  # the schema of schema_version 2, the last one before Alembic
 READABLE_WITHOUT_UPGRADE = frozenset({"0001", "0002"})
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Alembic runs env.py through module-level proxies (``alembic.context``, ``alembic.op``) that hold one
+# migration at a time per process: two threads opening new galleries at once would mix their runs
+# (seen as ``KeyError: 'script'``). This lock is the process-wide guard of that third-party state.
+_ALEMBIC_RUN = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -81,9 +86,11 @@ def current_revision(connection: Connection) -> str | None:
 
 def upgrade(connection: Connection, target: str = "head") -> None:
     """Run the migrations up to ``target`` on ``connection`` (in its transaction)."""
-    command.upgrade(alembic_config(connection), target)
+    with _ALEMBIC_RUN:
+        command.upgrade(alembic_config(connection), target)
 
 
 def stamp(connection: Connection, revision: str = "head") -> None:
     """Record ``revision`` as the database's revision without running anything."""
-    command.stamp(alembic_config(connection), revision)
+    with _ALEMBIC_RUN:
+        command.stamp(alembic_config(connection), revision)
