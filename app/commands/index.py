@@ -83,6 +83,21 @@ def job_line(job: Any, report: Any) -> str:
             f"({rate:.2f}x real time)")
 
 
+@contextlib.contextmanager
+def _cancel_unstarted_on_interrupt(queue: Any, job_ids: dict[int, int]) -> Any:
+    """On Ctrl-C or SIGTERM, fail this run's jobs that are still pending (not started, or given
+    back by the interrupted worker) instead of leaving them to any other worker: stopping
+    ``reid index`` stops its indexing. Running the command again enqueues them anew."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        cancelled = [j for j in job_ids if queue.cancel(j, "cancelled: reid index was interrupted")]
+        if cancelled:
+            say(f"interrupted: {len(cancelled)} file(s) not indexed; run the command again to "
+                "index them")
+        raise
+
+
 def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
     """Enqueue the files, run their jobs (here, or ``run_jobs(queue, job_ids, on_claim=...,
     on_progress=..., on_final=..., on_retry=...)`` returning how many it left unfinished) and
@@ -141,7 +156,7 @@ def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
 
     left = 0
     try:
-        with stop_on_sigterm():
+        with stop_on_sigterm(), _cancel_unstarted_on_interrupt(queue, order):
             if run_jobs is None:
                 run_worker(queue, service, worker_id=worker_id_for("index"), job_ids=order,
                            poll_s=0.5, on_claim=claimed, on_progress=progress, on_final=final,
