@@ -12,7 +12,7 @@ from app.settings import add_settings_arguments
 logger = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "worker", help="run queued indexing jobs (from reid index, the web UI) until stopped",
         description="Claim indexing jobs from the gallery's queue one at a time and index them. "
