@@ -148,7 +148,7 @@ def served_paths(data_dir: Path) -> tuple[list[str], list[str]]:
     return [str(root)], [str(root / name) for name in names]
 
 
-def launch_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict:
+def launch_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict[str, Any]:
     """Keyword arguments for ``Blocks.launch`` implementing the rules of this module."""
     check_bind(options.host, options.auth, options.insecure_no_auth)
     allowed, blocked = served_paths(data_dir)
@@ -164,7 +164,7 @@ def launch_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None =
     return kwargs
 
 
-def mount_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict:
+def mount_kwargs(data_dir: Path, options: ServeOptions, css_path: Path | None = None) -> dict[str, Any]:
     """Keyword arguments for ``gr.mount_gradio_app``: the same rules as ``launch_kwargs``."""
     kwargs = launch_kwargs(data_dir, options, css_path)
     for key in _LAUNCH_ONLY:
