@@ -6,9 +6,15 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.commands._common import UserError
 from app.settings import Settings, add_settings_arguments
+
+if TYPE_CHECKING:
+    from app.ui.serving import ServeOptions
+    from reid.jobs.queued import QueuedIndexing
+    from reid.service import ReidService
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +52,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "wildcard --host also this machine's name and any IP address)")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="serve the web UI (this machine only by default)")
     add_settings_arguments(parser, indexing=True)
     add_serve_arguments(parser)
     parser.set_defaults(func=run)
 
 
-def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
+def serve_options(args: argparse.Namespace) -> ServeOptions:
     """Validated serving options from ``args``; raises ``UserError`` naming the fix."""
     from app.ui.serving import ServeOptions, check_bind, parse_auth
 
@@ -87,7 +93,7 @@ def serve_options(args: argparse.Namespace):  # -> app.ui.serving.ServeOptions
                         allowed_hosts=tuple(hosts))
 
 
-def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> exit code
+def serve_service(service: ReidService, options: ServeOptions) -> int:
     """Serve ``service`` (web UI at ``/``, JSON API at ``/api/v1``) until interrupted.
 
     The UI's indexing actions enqueue jobs in the gallery's queue (``reid.jobs.QueuedIndexing``);
@@ -97,17 +103,18 @@ def serve_service(service, options) -> int:  # (ReidService, ServeOptions) -> ex
     from app.ui.serving import launch
     from reid.jobs.queued import QueuedIndexing
 
+    served: ReidService | QueuedIndexing = service
     if getattr(service, "worker_factory", None) is not None:
-        service = QueuedIndexing(service)
+        served = QueuedIndexing(service)
     where = f"http://{options.host}:{options.port}"
-    logger.info("serving the gallery in %s on %s (JSON API under %s/api/v1)%s", service.data_dir,
+    logger.info("serving the gallery in %s on %s (JSON API under %s/api/v1)%s", served.data_dir,
                 where, where, " (login required)" if options.auth else "")
     try:
-        launch(service, options, block=True)
+        launch(served, options, block=True)
     except OSError as exc:
         raise UserError(str(exc)) from None
     finally:
-        service.close()
+        served.close()
     return 0
 
 
