@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.commands._cluster import add_cluster_arguments
 from app.commands._common import (
@@ -24,8 +24,16 @@ from app.commands._common import (
 )
 from app.settings import add_settings_arguments
 
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Callable
+    from pathlib import Path
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+    from reid.service import IndexReport
+    from reid.store import JobInfo
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "index", help="index videos (files or folders; camera = sub-folder name)",
         description="Track people in each video, embed each tracklet and add it to the gallery. "
@@ -98,7 +106,8 @@ def _cancel_unstarted_on_interrupt(queue: Any, job_ids: dict[int, int]) -> Any:
         raise
 
 
-def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
+def _index_all(service: Any, args: argparse.Namespace, start: dt.datetime | None,
+               run_jobs: Callable[..., int] | None = None) -> int:
     """Enqueue the files, run their jobs (here, or ``run_jobs(queue, job_ids, on_claim=...,
     on_progress=..., on_final=..., on_retry=...)`` returning how many it left unfinished) and
     print a line per job; returns the exit code. ``service`` is a ``ReidService`` (or what
@@ -107,7 +116,7 @@ def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
     from reid.service import iter_videos
     from reid.store._jobs import worker_id_for
 
-    def skipped(path, reason: str) -> None:
+    def skipped(path: Path, reason: str) -> None:
         say(f"skipped {printable(path)}: {printable(reason.removeprefix('skipped: '))}")
 
     files = [(path, args.camera or camera) for root in args.paths
@@ -126,12 +135,12 @@ def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
     failed = 0
     bars: dict[int, tuple[contextlib.ExitStack, Any]] = {}  # job id -> its progress bar
 
-    def close_bar(job) -> None:
+    def close_bar(job: JobInfo) -> None:
         stack, _ = bars.pop(job.id, (None, None))
         if stack is not None:
             stack.close()
 
-    def claimed(job) -> None:
+    def claimed(job: JobInfo) -> None:
         close_bar(job)
         attempt = f" (attempt {job.attempts}/{job.max_attempts})" if job.attempts > 1 else ""
         name = job.path.rsplit("/", 1)[-1]
@@ -139,17 +148,17 @@ def _index_all(service, args: argparse.Namespace, start, run_jobs=None) -> int:
         bars[job.id] = (stack, stack.enter_context(
             progress_bar(f"[{order[job.id]}/{len(order)}] {name}{attempt}")))
 
-    def progress(job, fraction: float, message: str) -> None:
+    def progress(job: JobInfo, fraction: float, message: str) -> None:
         if job.id in bars:
             bars[job.id][1](fraction, message)
 
-    def final(job, report) -> None:
+    def final(job: JobInfo, report: IndexReport | None) -> None:
         nonlocal failed
         close_bar(job)
         failed += job.state == "failed"
         say(job_line(job, report))
 
-    def retry(job, report) -> None:
+    def retry(job: JobInfo, report: IndexReport) -> None:
         close_bar(job)
         say(f"retrying {printable(job.path)} ({printable(job.camera or '')}): "
             f"{printable(report.error)}")
