@@ -45,7 +45,7 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Strict on reid/ and tracking/ ([tool.mypy] in pyproject.toml).
+# Strict on reid/, tracking/, app/ and training/ ([tool.mypy] in pyproject.toml).
 typecheck: setup
 	$(BIN)/mypy
 
