@@ -164,7 +164,8 @@ def run_one(data: Synthetic, kind: str, base: IndexConfig, queries: np.ndarray,
     rows = []
     for field, value in _sweep(kind, args):
         if field:
-            index.config = replace(config, **{field: value})
+            # the kind's backend keeps its own copy of the settings it searches with
+            index.config = index.backend.config = replace(config, **{field: value})
         index.search(queries[:32], 10)  # warm-up
         p50_1, p95_1 = latency_ms(index, queries, 1, args.reps)
         p50_32, p95_32 = latency_ms(index, queries, 32, max(5, args.reps // 10))
