@@ -107,6 +107,7 @@ def light_status(settings: Settings) -> tuple[ServiceStatus, dict[str, Any] | No
         descriptor_dim=embedder.dim, index_type=str(stats.get("index_kind") or configured),
         videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
         tracklets_per_camera=stats["tracklets_per_camera"], notes=notes, gallery_fingerprint=fingerprint,
+        jobs=dict(stats.get("jobs") or {}),
     )
     return status, fingerprint, videos
 
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"  {printable(camera, max_chars=64):<20} {n:>7} tracklets")
     for v in (v for v in videos if v.status == "failed"):
         say(f"  failed video {v.id}: {printable(v.path)}: {printable(v.error)}")
+    if any(s.jobs.values()):  # the indexing queue (reid index, reid worker, the server's uploads)
+        say("queue:     " + ", ".join(f"{n} {state}" for state, n in s.jobs.items()))
     for note in s.notes:
         say(f"note: {printable(note)}")
     return 0

@@ -163,7 +163,7 @@ def _status_json(s: ServiceStatus) -> dict[str, Any]:
         "detector_fallback": s.detector_fallback, "embedder": s.embedder,
         "embedder_kind": s.embedder_kind, "embedder_fallback": s.embedder_fallback,
         "descriptor_dim": s.descriptor_dim, "index_type": s.index_type, "notes": list(s.notes),
-        "gallery_fingerprint": s.gallery_fingerprint,
+        "gallery_fingerprint": s.gallery_fingerprint, "jobs": dict(s.jobs),
     }
 
 

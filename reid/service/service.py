@@ -52,4 +52,5 @@ class ReidService(IngestMixin, QueryMixin):
             index_type=str(stats.get("index_kind") or self.store.index_config.kind),
             videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
             tracklets_per_camera=per_camera, notes=notes, gallery_fingerprint=self.store.fingerprint,
+            jobs=dict(stats.get("jobs") or {}),
         )

@@ -97,3 +97,6 @@ class ServiceStatus:
     gallery_fingerprint: dict[str, Any] | None = None
     """Which model, weights, dimension and preprocessing made the stored descriptors (None: empty
     gallery); it names a TF-CLIP checkpoint by the first 16 hex digits of its sha256."""
+    jobs: dict[str, int] = field(default_factory=dict)
+    """Indexing jobs in the gallery's queue per state (``pending``, ``claimed``, ``done``,
+    ``failed``); empty for an old gallery opened read-only, which has no queue."""

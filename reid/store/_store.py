@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import inspect
 
 from reid.store._annotations import Annotations
 from reid.store._catalogue import Catalogue, DuplicateVideoError
@@ -348,11 +349,18 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         """Counts and index state: cameras, videos per status, tracklets (in all, per camera name,
-        per video id), vectors, index kind, fingerprint and data dir."""
+        per video id), vectors, index kind, fingerprint, data dir and indexing jobs per state."""
         out = self.catalogue.counts()
         out.update(self.vectors.describe(), fingerprint=self.fingerprint,
-                   data_dir=str(self.data_dir))
+                   data_dir=str(self.data_dir), jobs=self._job_counts())
         return out
+
+    def _job_counts(self) -> dict[str, int]:
+        """Indexing jobs per state; empty for a gallery opened read-only from before the job
+        queue (revision 0001 has no ``index_jobs`` table, and a reader creates none)."""
+        if self.read_only and not inspect(self._ctx.db.engine).has_table("index_jobs"):
+            return {}
+        return self.jobs.counts()
 
     # --------------------------------------------------------------- annotations
     def add_feedback(self, query_id: int, candidate_id: int, same: bool, *,

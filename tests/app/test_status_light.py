@@ -104,3 +104,22 @@ def test_videos_lists_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert lines[2].split()[:3] == ["2", "south", "failed"] and "error: cannot decode" in lines[3]
     assert main(["videos", "--data-dir", str(tmp_path / "new")]) == 0
     assert capsys.readouterr().out.startswith("no videos in ")
+
+
+def test_status_counts_the_indexing_queue(tmp_path: Path, offline: None, capsys) -> None:
+    from reid.store import Store
+
+    make_gallery(tmp_path / "data", None)
+    clips = [tmp_path / f"c{i}.avi" for i in range(3)]
+    for clip in clips:
+        clip.write_bytes(b"queued, never indexed here")
+    with Store.open(tmp_path / "data") as store:
+        jobs = [store.jobs.enqueue(c, "cam") for c in clips]
+        store.jobs.cancel(jobs[0].id, "cancelled by the test")
+        store.jobs.claim("w1", job_ids=[jobs[1].id])
+    capsys.readouterr()
+    assert main(["status", "--data-dir", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "queue:     1 pending, 1 claimed, 0 done, 1 failed" in out, out
+    found = status_command.light_status(Settings(data_dir=tmp_path / "data"))
+    assert found is not None and found[0].jobs == {"pending": 1, "claimed": 1, "done": 0, "failed": 1}
