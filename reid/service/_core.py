@@ -217,6 +217,15 @@ class ServiceCore:
         finally:
             os.close(fd)
 
+    def _wait_for_video(self, video_id: int, on_wait: Callable[[], None] | None = None,
+                        poll_s: float = 0.5) -> None:
+        """Return once no live process indexes ``video_id``; ``on_wait()`` about every
+        ``poll_s`` meanwhile (a worker's progress, so that it is not taken for hung)."""
+        while self._video_in_progress(video_id):
+            if on_wait is not None:
+                on_wait()
+            time.sleep(poll_s)
+
     def _index_file_stamp(self) -> int | None:
         meta = self.store.meta_path
         return meta.stat().st_mtime_ns if meta.exists() else None

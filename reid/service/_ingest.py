@@ -64,25 +64,33 @@ class IngestMixin(ServiceCore):
         with self._index_lock, self._writing(), contextlib.ExitStack() as claimed:
             # The gallery's writer lock is held to claim the video and, at the end, to store it;
             # tracking and embedding run without it, so workers index side by side.
-            with self._gallery_write_lock(on_wait=waiting):
-                existing = self.store.find_video(content_hash)
-                if existing is not None and existing.status == "done":
-                    logger.info("%s is already indexed as video %d; skipped", path, existing.id)
-                    return IndexReport(str(path), existing.camera, "duplicate",
-                                       video_id=existing.id, elapsed_s=time.perf_counter() - t0)
-                if existing is not None and self._video_in_progress(existing.id):
-                    logger.info("%s: the same content is being indexed by another process as "
-                                "video %d; skipped", path, existing.id)
-                    return IndexReport(str(path), existing.camera, "duplicate",
-                                       video_id=existing.id, elapsed_s=time.perf_counter() - t0)
-                if existing is not None:
-                    logger.info("video %d (%s) was left %s; indexing it again",
-                                existing.id, path, existing.status)
-                    self.store.delete_video(existing.id, actor=actor)
-                video_id = self.store.add_video(path, content_hash, camera, start_time=start_time)
-                self.store.update_video(video_id, status="indexing")
-                self.store.log_action(actor, "index_video", {"video_id": video_id, "path": str(path)})
-                claimed.enter_context(self._indexing_video(video_id))  # before others may look
+            while True:
+                with self._gallery_write_lock(on_wait=waiting):
+                    existing = self.store.find_video(content_hash)
+                    if existing is not None and existing.status == "done":
+                        logger.info("%s is already indexed as video %d; skipped", path, existing.id)
+                        return IndexReport(str(path), existing.camera, "duplicate",
+                                           video_id=existing.id, elapsed_s=time.perf_counter() - t0)
+                    busy = existing is not None and self._video_in_progress(existing.id)
+                    if not busy:
+                        if existing is not None:
+                            logger.info("video %d (%s) was left %s; indexing it again",
+                                        existing.id, path, existing.status)
+                            self.store.delete_video(existing.id, actor=actor)
+                        video_id = self.store.add_video(path, content_hash, camera,
+                                                        start_time=start_time)
+                        self.store.update_video(video_id, status="indexing")
+                        self.store.log_action(actor, "index_video",
+                                              {"video_id": video_id, "path": str(path)})
+                        claimed.enter_context(self._indexing_video(video_id))  # before others look
+                        break
+                # Another live process indexes the same content (e.g. a worker that lost its
+                # job's lease, or an orphaned child): wait for it to end, then look again: done
+                # is a duplicate, an interrupted run is redone.
+                assert existing is not None
+                logger.info("%s: the same content is being indexed by another process as video "
+                            "%d; waiting for it", path, existing.id)
+                self._wait_for_video(existing.id, on_wait=waiting)
             job = IndexJob(self.store, self.detector, self.embedder, self.tracking_config, video_id,
                            path, camera, start_time, self.stride, progress,
                            write_lock=self._gallery_write_lock)

@@ -1,6 +1,6 @@
 """Two indexers on one gallery work side by side: the gallery's writer lock is held to claim a
 video and to store it, not while it is tracked and embedded; a live run of the same content is
-told from an interrupted one."""
+told from an interrupted one, and waited for."""
 
 from __future__ import annotations
 
@@ -44,16 +44,21 @@ def test_two_indexers_run_side_by_side_and_store_each_video_once(tmp_path, scene
         assert worker.is_alive()
         (slow_row,) = [v for v in third.list_videos() if v.status == "indexing"]
         assert third._video_in_progress(slow_row.id)
-        # the same content under another name while it is indexed: left alone, not redone
+        # the same content under another name while it is indexed: left alone, not redone; the
+        # second run waits for the live one, then finds it done
         copy = tmp_path / "v" / "copy.avi"
         shutil.copy(slow_path, copy)
         third.detector = GroundTruthDetector(scenes[0])
-        dup = third.index_video(copy, "cam0")
-        assert (dup.status, dup.video_id) == ("duplicate", slow_row.id)
+        waiter = threading.Thread(target=lambda: reports.update(dup=third.index_video(copy, "cam0")))
+        waiter.start()
+        waiter.join(timeout=3.0)
+        assert waiter.is_alive() and "dup" not in reports  # waiting, not redoing it
         assert third.store.get_video(slow_row.id).status == "indexing"
     finally:
         release.set()
         worker.join(timeout=300)
+    waiter.join(timeout=300)
+    assert (reports["dup"].status, reports["dup"].video_id) == ("duplicate", slow_row.id)
     assert reports["slow"].status == "indexed" and reports["slow"].video_id == slow_row.id
     assert not third._video_in_progress(slow_row.id)
     third.store.check_index()
