@@ -192,16 +192,9 @@ def _child_main(factory: Callable[[], Any], niceness: int, heartbeat_s: float, l
                 poll_s: float, log_level: int) -> None:
     """The worker process: build the service, then run queued jobs until SIGTERM."""
     from reid.jobs.worker import run_worker, stop_on_sigterm
-    from reid.service.worker import IndexJobSpec, _crash_hook, _exit_with_parent
+    from reid.service.worker import IndexJobSpec, _crash_hook, prepare_child
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C of the server: it stops us (SIGTERM)
-    _exit_with_parent()
-    if niceness > 0 and hasattr(os, "nice"):
-        try:
-            os.nice(niceness)
-        except OSError as exc:
-            logger.info("indexing worker runs at normal priority (%s)", exc)
+    prepare_child(niceness, log_level)  # Ctrl-C of the server: it stops us (SIGTERM)
     service = factory()
 
     def crash_hook(job: Any, fraction: float, message: str) -> None:

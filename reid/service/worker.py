@@ -268,15 +268,7 @@ class IndexWorker:
 # --------------------------------------------------------------------- child side
 def _child_main(conn: Connection, factory: ServiceFactory, niceness: int, log_level: int) -> None:
     """The worker process: build the service, then index jobs until told to stop."""
-    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Ctrl-C reaches the whole process group: the parent decides what happens to the job.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
-    if niceness > 0 and hasattr(os, "nice"):
-        try:
-            os.nice(niceness)
-        except OSError as exc:
-            logger.info("indexing worker runs at normal priority (%s)", exc)
+    prepare_child(niceness, log_level)
     try:
         service = factory()
     except Exception as exc:
@@ -297,6 +289,20 @@ def _child_main(conn: Connection, factory: ServiceFactory, niceness: int, log_le
             _send(conn, ("error", _picklable(exc)))
             continue
         _send(conn, ("report", report))
+
+
+def prepare_child(niceness: int, log_level: int) -> None:
+    """The start of an indexing child process (this module's worker and ``reid.jobs.local``'s):
+    logging, Ctrl-C left to the parent (it reaches the whole process group; the parent decides
+    what happens to the job), exit with the parent, ``niceness`` lower CPU priority."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+    if niceness > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError as exc:
+            logger.info("indexing worker runs at normal priority (%s)", exc)
 
 
 def _exit_with_parent(poll_s: float = 0.5) -> None:
