@@ -25,6 +25,7 @@ from sqlalchemy import inspect
 from reid.store._annotations import Annotations
 from reid.store._catalogue import Catalogue, DuplicateVideoError
 from reid.store._db import Database
+from reid.store._follow import ensure_version_row
 from reid.store._jobs import JobQueue  # also registers the index_jobs table before create_all
 from reid.store._models import VideoStatus
 from reid.store._opening import gallery_identity, open_database, reserve_ids
@@ -57,10 +58,13 @@ class Store:
         context: the opened gallery (layout, database, read-only flag, gallery id).
         index_config: vector index kind and parameters.
         db_url: the database URL, for display.
+        index_source: ``"files"`` (the data dir's index files) or ``"database"`` (an in-memory
+            index built from the database's descriptors and following it: servers and workers
+            sharing one catalogue from several machines); see ``reid.store._vectors``.
     """
 
     def __init__(self, context: GalleryContext, index_config: IndexConfig | None = None, *,
-                 db_url: str | None = None) -> None:
+                 db_url: str | None = None, index_source: str = "files") -> None:
         if not isinstance(context, GalleryContext):
             raise TypeError(f"Store() takes an opened GalleryContext, not {type(context).__name__}: "
                             "open a data dir with Store.open(data_dir)")
@@ -68,13 +72,13 @@ class Store:
         self.db_url = db_url or context.layout.db_url
         self.catalogue = Catalogue(context)
         self.annotations = Annotations(context)
-        self.vectors = Vectors(context, index_config or IndexConfig())
+        self.vectors = Vectors(context, index_config or IndexConfig(), index_source)
         self.repair_report = RepairReport()  # what the last Store.open repaired
         self._jobs: JobQueue | None = None
 
     @classmethod
     def open(cls, data_dir: str | Path, *, db_url: str | None = None,
-             index_config: IndexConfig | None = None) -> Store:
+             index_config: IndexConfig | None = None, index_source: str = "files") -> Store:
         """Open the gallery in ``data_dir`` (created if missing) and repair its vector index.
 
         Checks the vector index against the database (ids, count, fingerprint, checksum, gallery
@@ -85,6 +89,8 @@ class Store:
             data_dir: the gallery folder.
             db_url: SQLAlchemy URL; default ``sqlite:///<data_dir>/reid.db``.
             index_config: vector index kind and parameters.
+            index_source: ``"files"`` or ``"database"`` (see the class); with ``"database"`` no
+                index file is read, repaired or written.
 
         Raises:
             GalleryError: the database is lost, replaced, damaged, locked or unreadable (the
@@ -95,10 +101,12 @@ class Store:
         db, read_only, created = open_database(layout, url)
         try:
             gallery_id = gallery_identity(db, layout.crops, created=created, read_only=read_only)
-            store = cls(GalleryContext(layout, db, read_only, gallery_id), index_config, db_url=url)
+            store = cls(GalleryContext(layout, db, read_only, gallery_id), index_config, db_url=url,
+                        index_source=index_source)
             store.repair_report = store.check_index()
             if not read_only:
                 reserve_ids(db, layout, store.repair_report.max_index_id)
+                ensure_version_row(db)
         except BaseException:
             db.dispose()
             raise
@@ -119,6 +127,11 @@ class Store:
     def gallery_id(self) -> str | None:
         """The gallery's id, shared by the database, ``vectors.json`` and ``crops/``."""
         return self._ctx.gallery_id
+
+    @property
+    def index_source(self) -> str:
+        """``"files"`` or ``"database"``: where this process's vector index comes from."""
+        return self.vectors.source
 
     @property
     def index_config(self) -> IndexConfig:
@@ -315,6 +328,7 @@ class Store:
         with self._ctx.lock:
             with self._ctx.db.begin() as s:
                 v = self.catalogue.video_for_update(s, video_id)
+                self.vectors.lock_for_append(s)  # ids commit in order (followers' watermark)
                 self.vectors.record_fingerprint(s, fingerprint)
                 rows = [self.catalogue.tracklet_row(v, t, vec)
                         for t, vec in zip(tracklets, x, strict=True)]
@@ -338,6 +352,7 @@ class Store:
                 v = self.catalogue.video_for_update(s, video_id)
                 rows = self.catalogue.video_tracklet_rows(s, video_id)
                 ids = [r.id for r in rows]
+                self.vectors.record_change(s)
                 self.annotations.forget(s, ids)
                 self.annotations.record(s, actor, "delete_video",
                                         {"video_id": video_id, "path": v.path, "tracklets": len(ids)})

@@ -11,6 +11,13 @@ Merging is done by the write that passes the threshold (``CompactionPolicy``: 5 
 file), in the writing process (the indexing worker) and under the gallery's lock, or on demand
 (``compact``). A server in another process keeps searching its index in memory meanwhile; appends
 reach it as delta records only, and a merged main file is loaded on its next ``check``.
+
+That is the ``"files"`` source of the index, for a gallery in one data dir. With the
+``"database"`` source (servers and workers sharing a PostgreSQL catalogue from several machines)
+no index file is read or written: the index is built in memory from the database's descriptors
+when first searched and follows the database by id watermark (``_follow``). Every writer, in
+either mode, keeps the two rules that following relies on: appends lock the gallery's version row
+before taking ids, and every other change of descriptors bumps it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from reid.store._codec import decode_descriptor, encode_descriptor
 from reid.store._errors import GalleryError, file_error
+from reid.store._follow import DatabaseFollower, bump_version, lock_for_append
 from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
 from reid.store._shared import GalleryContext, chunks
@@ -35,10 +43,12 @@ from reid.store.index.delta import ADD, HEADER_BYTES, REMOVE, DeltaOp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FingerprintMismatchError", "Vectors", "fingerprint_text", "normalise"]
+__all__ = ["INDEX_SOURCES", "FingerprintMismatchError", "Vectors", "fingerprint_text", "normalise"]
 
 _FP_KEY = "embedder_fingerprint"
 _FETCH_CHUNK = 20_000
+INDEX_SOURCES = ("files", "database")
+"""Where a process's vector index comes from: the data dir's index files, or the database."""
 
 
 class FingerprintMismatchError(ValueError):
@@ -78,11 +88,22 @@ class Vectors:
 
     The index is loaded (and repaired) by ``check``; until then writes and searches refuse, so
     that an index never loaded is never saved over the one on disk.
+
+    Args:
+        context: the opened gallery.
+        config: how the index is built.
+        source: ``"files"`` (the data dir's ``vectors.faiss``, kept in line by this process's
+            writes) or ``"database"`` (built in memory from the database's descriptors and
+            followed by id watermark; see ``_follow``).
     """
 
-    def __init__(self, context: GalleryContext, config: IndexConfig) -> None:
+    def __init__(self, context: GalleryContext, config: IndexConfig, source: str = "files") -> None:
+        if source not in INDEX_SOURCES:
+            raise ValueError(f"index source {source!r} is unknown; choose one of {INDEX_SOURCES}")
         self._ctx = context
         self.config = config
+        self.source = source
+        self._follower = DatabaseFollower(config) if source == "database" else None
         self._index: VectorIndex | None = None
         self._checked = False
         # length of the delta file with which the files on disk match ``_index`` (None: unknown,
@@ -101,6 +122,9 @@ class Vectors:
     @property
     def index(self) -> VectorIndex | None:
         """The vector index (None until the first descriptors are stored)."""
+        if self._follower is not None:
+            self.follow()
+            return self._follower.index
         return self._index
 
     def check_fingerprint(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
@@ -126,11 +150,29 @@ class Vectors:
         if s.get(StoreMeta, _FP_KEY) is None:
             s.add(StoreMeta(key=_FP_KEY, value=dict(fingerprint)))
 
+    @staticmethod
+    def lock_for_append(s: Session) -> None:
+        """In session ``s``, before new tracklets take ids: order appends (see ``_follow``)."""
+        lock_for_append(s)
+
+    @staticmethod
+    def record_change(s: Session) -> None:
+        """In session ``s``: descriptors were removed or replaced (see ``_follow``)."""
+        bump_version(s)
+
     # ------------------------------------------------------------ index lifecycle
     def check(self) -> RepairReport:
         """Load the vector index, check it against the database and repair it (saved unless the
         gallery is read-only); see ``RepairReport``. Called again (a server after another
-        process wrote), it reads only the delta records appended since, when it can."""
+        process wrote), it reads only the delta records appended since, when it can.
+
+        With the ``"database"`` source nothing is read here: the index is built when first
+        searched (a worker that only writes never loads it)."""
+        if self._follower is not None:
+            with self._ctx.lock:
+                self._checked = True
+                self._follower.mark_stale()
+            return RepairReport()
         with self._ctx.lock:
             fp = self.fingerprint
             with self._ctx.db() as s:
@@ -145,6 +187,44 @@ class Vectors:
                 current=current)
             self._checked = True
             return report
+
+    def follow(self, force: bool = False) -> RepairReport:
+        """``"database"`` source: catch the in-memory index up with the database when due (this
+        process wrote, or ``DatabaseFollower.min_interval_s`` has passed) or ``force``d."""
+        if self._follower is None:
+            raise RuntimeError("follow() is for a vector index from the database")
+        self._require_checked()
+        with self._ctx.lock:
+            if not (force or self._follower.due()):
+                return RepairReport()
+            fp = self.fingerprint
+            with self._ctx.db() as s:
+                return self._follower.refresh(s, fp, self._fetch_descriptors, self._fetch_above)
+
+    def _fetch_above(self, watermark: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Chunks of ``(ids, vectors)`` of the descriptors with ids above ``watermark``, in id
+        order; damaged ones are left out as in ``_fetch_descriptors``."""
+        dim = int((self.fingerprint or {}).get("dim", 0))
+        while True:
+            with self._ctx.db() as s:
+                rows = s.execute(select(TrackletRow.id, TrackletRow.descriptor).where(
+                    TrackletRow.id > watermark, TrackletRow.descriptor.is_not(None))
+                    .order_by(TrackletRow.id).limit(_FETCH_CHUNK)).all()
+            if not rows:
+                return
+            watermark = int(rows[-1][0])
+            good, vectors, bad = [], [], []
+            for key, blob in rows:
+                vec = _checked_descriptor(blob, dim)
+                if vec is None:
+                    bad.append(int(key))
+                else:
+                    good.append(int(key))
+                    vectors.append(vec)
+            if bad:
+                self._clear_damaged(bad)
+            if good:
+                yield np.array(good, np.int64), np.stack(vectors)
 
     def _require_checked(self) -> None:
         if not self._checked:
@@ -176,6 +256,7 @@ class Vectors:
         """Clear damaged descriptors, so that ``reid reindex`` re-embeds those tracklets."""
         if not self._ctx.read_only:
             with self._ctx.db.begin() as s:
+                bump_version(s)
                 for part in chunks(ids):
                     s.execute(update(TrackletRow).where(TrackletRow.id.in_(part)).values(descriptor=None))
         logger.warning("tracklets %s have damaged descriptors in %s: they are left out of searches"
@@ -197,6 +278,9 @@ class Vectors:
         for merging). A failing disk becomes ``GalleryError`` (the database, already committed,
         stays the truth and the next opening repairs the files)."""
         layout = self._ctx.layout
+        if self._follower is not None:
+            self._follower.mark_stale()  # the database is the index's only source: no file
+            return
         if self._index is None:
             raise RuntimeError("no vector index to save")
         known, self._delta_bytes = self._delta_bytes, None  # unknown until written
@@ -212,7 +296,8 @@ class Vectors:
         returns False when there was nothing to merge."""
         self._require_checked()
         with self._ctx.lock:
-            if self._index is None or self._delta_bytes in (0, HEADER_BYTES):  # nothing appended
+            if (self._follower is not None or self._index is None
+                    or self._delta_bytes in (0, HEADER_BYTES)):  # nothing appended (or no file)
                 return False
             self.save(self.fingerprint)
             return True
@@ -226,8 +311,12 @@ class Vectors:
 
     def add(self, ids: np.ndarray, x: np.ndarray, fingerprint: dict[str, Any]) -> None:
         """Index unit descriptors ``x`` ``(N, D)`` under ``ids`` (already committed) and persist
-        them (appended to the delta unless the index was restructured)."""
+        them (appended to the delta unless the index was restructured). With the ``"database"``
+        source the next search reads them from the database instead."""
         self._require_checked()
+        if self._follower is not None:
+            self._follower.mark_stale()
+            return
         if self._index is None:
             self._index = VectorIndex(int(fingerprint["dim"]), self.config)
             before = None
@@ -240,6 +329,9 @@ class Vectors:
     def remove(self, ids: Sequence[int]) -> None:
         """Remove ``ids`` (already deleted from the database) from the index and persist that."""
         self._require_checked()
+        if self._follower is not None:
+            self._follower.mark_stale()
+            return
         if self._index is not None and len(ids):
             before = self._index.backend
             keys = np.array(ids, np.int64)
@@ -252,12 +344,16 @@ class Vectors:
     def clear_descriptors(s: Session, new_fingerprint: dict[str, Any]) -> int:
         """In session ``s``: clear every descriptor and record ``new_fingerprint``; returns the
         number of tracklets to re-embed."""
+        bump_version(s)
         s.execute(update(TrackletRow).values(descriptor=None))
         s.merge(StoreMeta(key=_FP_KEY, value=dict(new_fingerprint)))
         return int(s.scalar(select(func.count(TrackletRow.id))) or 0)
 
     def start_empty(self, fingerprint: dict[str, Any]) -> None:
         """Replace the index by an empty one for ``fingerprint`` and save it."""
+        if self._follower is not None:
+            self._follower.mark_stale()
+            return
         self._index = VectorIndex(int(fingerprint["dim"]), self.config)
         self._checked = True
         self.save(dict(fingerprint))
@@ -277,6 +373,7 @@ class Vectors:
             raise ValueError(f"{len(keys)} ids but {len(x)} descriptors")
         with self._ctx.lock:
             with self._ctx.db.begin() as s:
+                bump_version(s)  # old ids get descriptors: not an append
                 self.record_fingerprint(s, fingerprint)
                 for key, vec in zip(keys, x, strict=True):
                     t = s.get(TrackletRow, int(key))
@@ -317,13 +414,27 @@ class Vectors:
         """Top-``k`` ``(scores (Q, k), ids (Q, k))`` for ``(Q, D)`` queries; see ``VectorIndex``."""
         self._require_checked()
         with self._ctx.lock:
-            if self._index is None:
+            if self._follower is not None:
+                self.follow()
+            index = self._index if self._follower is None else self._follower.index
+            if index is None:
                 q = np.atleast_2d(queries)
                 return (np.full((len(q), k), -np.inf, np.float32),
                         np.full((len(q), k), -1, np.int64))
-            return self._index.search(queries, k)
+            return index.search(queries, k)
 
     def describe(self) -> dict[str, Any]:
-        """``vectors`` (count) and ``index_kind`` (None before the first descriptors)."""
+        """``vectors`` (count) and ``index_kind`` (None before the first descriptors), and the
+        index ``source``. A database-sourced index not built yet is described from the database
+        (counting is cheap; building it for a status line is not)."""
+        if self._follower is not None:
+            index = self._follower.index
+            if index is None:
+                with self._ctx.db() as s:
+                    n = self._follower.count(s)
+                return {"vectors": n, "index_kind": self.config.target_kind(n) if n else None,
+                        "index_source": self.source}
+            return {"vectors": index.ntotal, "index_kind": index.kind, "index_source": self.source}
         return {"vectors": 0 if self._index is None else self._index.ntotal,
-                "index_kind": None if self._index is None else self._index.kind}
+                "index_kind": None if self._index is None else self._index.kind,
+                "index_source": self.source}

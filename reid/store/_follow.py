@@ -1,0 +1,191 @@
+"""A vector index built from the database's descriptors and kept up with it by id watermark.
+
+This is the index of a search server that shares a catalogue (PostgreSQL) with other servers and
+with indexing workers on other machines: it reads no index file and writes none. It is built from
+the descriptors in the database the first time it is needed, then each ``refresh`` reads only the
+rows above its watermark (the highest tracklet id it holds), through the primary key.
+
+That is correct because of two rules every writer of the gallery follows (``Vectors``):
+
+- **appends commit in id order**: a transaction that adds tracklets first locks the gallery's
+  ``vectors_version`` row (``SELECT ... FOR UPDATE``; SQLite serialises writers anyway), then
+  takes its ids; so when a follower sees id ``n`` committed, every id below ``n`` that will ever
+  be committed is committed already, and rows above the watermark are all it can have missed;
+- **any other change of descriptors bumps the version** (deleting a video, clearing damaged
+  descriptors, re-indexing): a follower that finds a new version compares the ids it holds with
+  the database's, removes what is gone, fetches what it lacks, and takes the database's highest
+  id as its new watermark (ids freed by a deletion may be given again).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from reid.store._db import Database
+from reid.store._models import StoreMeta, TrackletRow
+from reid.store._records import RepairReport
+from reid.store.index import IndexConfig, VectorIndex
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VERSION_KEY", "DatabaseFollower", "bump_version", "ensure_version_row",
+           "lock_for_append"]
+
+VERSION_KEY = "vectors_version"
+"""``store_meta`` row that orders appends (its row lock) and counts other descriptor changes."""
+
+Fetch = Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]]
+FetchAbove = Callable[[int], Iterator[tuple[np.ndarray, np.ndarray]]]
+
+
+def _version_row(s: Session) -> StoreMeta:
+    """The ``vectors_version`` row, locked until ``s`` ends (created when missing)."""
+    row = s.get(StoreMeta, VERSION_KEY, with_for_update=True)
+    if row is None:
+        row = StoreMeta(key=VERSION_KEY, value={"version": 0})
+        s.add(row)
+        s.flush()
+    return row
+
+
+def ensure_version_row(db: Database) -> None:
+    """Create the ``vectors_version`` row if missing, in its own transaction (so that two first
+    writers of a new gallery do not both insert it inside their appends)."""
+    try:
+        with db.begin() as s:
+            if s.get(StoreMeta, VERSION_KEY) is None:
+                s.add(StoreMeta(key=VERSION_KEY, value={"version": 0}))
+    except IntegrityError:
+        pass  # another process created it meanwhile
+
+
+def lock_for_append(s: Session) -> None:
+    """In session ``s``, before it takes new tracklet ids: wait for other appending transactions
+    to end, so that ids commit in the order they are given (see the module docstring)."""
+    _version_row(s)
+
+
+def bump_version(s: Session) -> None:
+    """In session ``s``: record a change of descriptors other than an append (followers then
+    compare their ids with the database's)."""
+    row = _version_row(s)
+    row.value = {"version": int(dict(row.value).get("version", 0)) + 1}
+
+
+def read_version(s: Session) -> int:
+    """The current ``vectors_version`` (0 when no change was ever recorded)."""
+    row = s.get(StoreMeta, VERSION_KEY)
+    return 0 if row is None else int(dict(row.value).get("version", 0))
+
+
+class DatabaseFollower:
+    """The in-memory index of a process that follows the database (see the module docstring).
+
+    Args:
+        config: how the index is built.
+        min_interval_s: a search refreshes at most this often (a write of this process, or
+            ``mark_stale``, makes the next search refresh at once).
+    """
+
+    def __init__(self, config: IndexConfig, min_interval_s: float = 0.5) -> None:
+        self.config = config
+        self.min_interval_s = min_interval_s
+        self.index: VectorIndex | None = None
+        self.watermark = 0
+        self._version: int | None = None
+        self._fingerprint: str | None = None
+        self._last = -float("inf")
+        self._stale = True
+
+    def mark_stale(self) -> None:
+        """Refresh before the next search, whatever the interval (this process wrote)."""
+        self._stale = True
+
+    def due(self) -> bool:
+        """True when the next search should refresh first."""
+        return self._stale or time.monotonic() - self._last >= self.min_interval_s
+
+    def refresh(self, s: Session, fingerprint: dict[str, Any] | None, fetch: Fetch,
+                fetch_above: FetchAbove) -> RepairReport:
+        """Bring the index up to the database's descriptors.
+
+        Args:
+            s: a session to read the version and ids with.
+            fingerprint: the gallery's embedder fingerprint (None: no descriptors yet).
+            fetch: ``(ids,) ->`` chunks of ``(ids, vectors (n, D))`` for those ids.
+            fetch_above: ``(watermark,) ->`` chunks of ``(ids, vectors)`` with ids above it, in
+                id order.
+
+        Returns:
+            What changed (``added``, ``removed``, ``rebuilt``, ``actions``).
+        """
+        report = RepairReport()
+        version = read_version(s)
+        fp_text = None if fingerprint is None else repr(sorted(fingerprint.items()))
+        self._stale, self._last = False, time.monotonic()
+        if fingerprint is None:
+            self.index, self.watermark, self._version, self._fingerprint = None, 0, version, None
+            return report
+        if self.index is None or fp_text != self._fingerprint:
+            self._rebuild(s, fingerprint, fetch, report)
+        elif version != self._version:
+            self._reconcile(s, fetch, report)
+        else:
+            self._append(fetch_above, report)
+        self._version, self._fingerprint = version, fp_text
+        if report.changed:
+            logger.info("vector index followed the database: %s", "; ".join(report.actions))
+        return report
+
+    @staticmethod
+    def _db_ids(s: Session) -> np.ndarray:
+        return np.array(s.scalars(select(TrackletRow.id).where(TrackletRow.descriptor.is_not(None))
+                                  .order_by(TrackletRow.id)).all(), np.int64)
+
+    def _rebuild(self, s: Session, fingerprint: dict[str, Any], fetch: Fetch,
+                 report: RepairReport) -> None:
+        db_ids = self._db_ids(s)
+        index = VectorIndex(int(fingerprint["dim"]), self.config)
+        for ids, vectors in fetch(db_ids):
+            index.add(ids, vectors)
+            report.added += len(ids)
+        self.index, self.watermark = index, int(db_ids.max()) if db_ids.size else 0
+        report.rebuilt = True
+        report.actions.append(f"built the index from {report.added} database descriptors")
+
+    def _reconcile(self, s: Session, fetch: Fetch, report: RepairReport) -> None:
+        assert self.index is not None
+        db_ids = self._db_ids(s)
+        have = self.index.ids()
+        extra, missing = np.setdiff1d(have, db_ids), np.setdiff1d(db_ids, have)
+        if extra.size:
+            report.removed = self.index.remove(extra)
+            report.actions.append(f"removed {extra.size} ids the database no longer has")
+        for ids, vectors in fetch(missing):
+            self.index.add(ids, vectors)
+            report.added += len(ids)
+        if missing.size:
+            report.actions.append(f"added {report.added} database descriptors")
+        self.watermark = int(db_ids.max()) if db_ids.size else 0
+
+    def _append(self, fetch_above: FetchAbove, report: RepairReport) -> None:
+        assert self.index is not None
+        for ids, vectors in fetch_above(self.watermark):
+            self.index.add(ids, vectors)
+            report.added += len(ids)
+            self.watermark = max(self.watermark, int(ids.max()))
+        if report.added:
+            report.actions.append(f"added {report.added} new database descriptors")
+
+    def count(self, s: Session) -> int:
+        """Descriptors in the database (for ``describe`` before the index is built)."""
+        return int(s.scalar(select(func.count(TrackletRow.id)).where(
+            TrackletRow.descriptor.is_not(None))) or 0)
