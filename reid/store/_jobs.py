@@ -18,135 +18,34 @@ Claiming is atomic on both databases the gallery supports:
 Times are the workers' clocks (aware UTC); a lease should be far longer than their skew.
 
 The table lives in the gallery's database (``Base`` of ``reid.store._models``), so ``Store.open``
-creates it; :class:`JobQueue` also creates it when missing (``ensure_table``).
+creates it; :class:`JobQueue` also creates it when missing (``ensure_table``). The rows are in
+``reid.store._job_rows``, the worker ids in ``reid.store._worker_ids``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import logging
-import os
-import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Enum,
-    Float,
-    Index,
-    Integer,
-    String,
-    Text,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from reid.store._db import Database
-from reid.store._models import Base, UTCDateTime, utcnow
+from reid.store._job_rows import DEFAULT_MAX_ATTEMPTS, JobInfo, JobRow, JobState, job_info
+from reid.store._models import utcnow
+from reid.store._worker_ids import machine_id, parse_worker_id, pid_alive, worker_id_for
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MAX_ATTEMPTS", "JobInfo", "JobQueue", "JobRow", "JobState", "content_key",
            "machine_id", "parse_worker_id", "worker_id_for"]
 
-DEFAULT_MAX_ATTEMPTS = 3
 _MESSAGE_CHARS = 500
 _ERROR_CHARS = 2000
-
-
-class JobState(str, enum.Enum):
-    """Where an indexing job stands."""
-
-    PENDING = "pending"
-    CLAIMED = "claimed"
-    DONE = "done"
-    FAILED = "failed"
-
-
-_ACTIVE = (JobState.PENDING.value, JobState.CLAIMED.value)
-
-
-class JobRow(Base):
-    """One video to index (a row of ``index_jobs``)."""
-
-    __tablename__ = "index_jobs"
-    __table_args__ = (
-        # At most one active (pending or claimed) job per file content: enqueueing is idempotent.
-        Index("uq_index_jobs_active", "path", "content_key", unique=True,
-              sqlite_where=text("state IN ('pending', 'claimed')"),
-              postgresql_where=text("state IN ('pending', 'claimed')")),
-        Index("ix_index_jobs_state", "state", "id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    path: Mapped[str] = mapped_column(Text)
-    content_key: Mapped[str] = mapped_column(String(64))
-    camera: Mapped[str | None] = mapped_column(String(255))
-    start_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    actor: Mapped[str] = mapped_column(String(255), default="cli")
-    state: Mapped[JobState] = mapped_column(
-        Enum(JobState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
-        default=JobState.PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=DEFAULT_MAX_ATTEMPTS)
-    worker_id: Mapped[str | None] = mapped_column(String(255))
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    message: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
-    video_id: Mapped[int | None] = mapped_column(Integer)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    """A job as the queue gives it back (a plain copy of its row).
-
-    ``progress`` is a fraction in [0, 1] and ``message`` the worker's last progress text;
-    ``result`` holds the indexing report's fields (``status``, ``tracklets``, ``video_seconds``,
-    ``elapsed_s``...) once the job is done or failed.
-    """
-
-    id: int
-    path: str
-    camera: str | None
-    start_time: dt.datetime | None
-    actor: str
-    state: str
-    attempts: int
-    max_attempts: int
-    worker_id: str | None
-    claimed_at: dt.datetime | None
-    heartbeat_at: dt.datetime | None
-    progress: float
-    message: str | None
-    error: str | None
-    video_id: int | None
-    result: dict[str, Any] | None
-    created_at: dt.datetime
-    finished_at: dt.datetime | None
-
-    @property
-    def final(self) -> bool:
-        """True once the job is done or failed."""
-        return self.state in (JobState.DONE.value, JobState.FAILED.value)
-
-
-def _info(r: JobRow) -> JobInfo:
-    return JobInfo(r.id, r.path, r.camera, r.start_time, r.actor, JobState(r.state).value,
-                   r.attempts, r.max_attempts, r.worker_id, r.claimed_at, r.heartbeat_at,
-                   float(r.progress or 0.0), r.message, r.error, r.video_id, r.result,
-                   r.created_at, r.finished_at)
 
 
 def content_key(path: str | Path) -> str:
@@ -154,43 +53,6 @@ def content_key(path: str | Path) -> str:
     gallery itself recognises equal content by sha256 when the job runs)."""
     st = Path(path).stat()
     return f"{st.st_size}-{st.st_mtime_ns}"
-
-
-def machine_id() -> str:
-    """This machine as worker ids name it: the host name, plus the inode of this process's PID
-    namespace where there is one (``host~4026531836``), so that containers sharing a host name
-    but not their process ids never judge each other's workers dead."""
-    host = socket.gethostname().replace(":", "_")
-    try:
-        return f"{host}~{os.stat('/proc/self/ns/pid').st_ino}"
-    except OSError:
-        return host
-
-
-def worker_id_for(name: str | None = None, pid: int | None = None) -> str:
-    """A worker id ``"<machine>:<pid>[:<name>]"`` (:func:`machine_id`; ``pid`` defaults to this
-    process's): the queue can tell a worker of this machine whose process is gone (see
-    :meth:`JobQueue.requeue_orphans`)."""
-    base = f"{machine_id()}:{os.getpid() if pid is None else pid}"
-    return f"{base}:{name}" if name else base
-
-
-def parse_worker_id(worker_id: str) -> tuple[str, int] | None:
-    """``(machine, pid)`` of an id made by :func:`worker_id_for`, None for any other id."""
-    parts = worker_id.split(":")
-    if len(parts) < 2 or not parts[1].isdigit():
-        return None
-    return parts[0], int(parts[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobQueue:
@@ -239,7 +101,7 @@ class JobQueue:
                              max_attempts=max_attempts, progress=0.0, created_at=utcnow())
                 s.add(row)
                 s.flush()
-                return _info(row)
+                return job_info(row)
         except IntegrityError:  # an active job for this file exists (or was added meanwhile)
             with self._db() as s:
                 existing = s.scalar(select(JobRow).where(
@@ -248,7 +110,7 @@ class JobQueue:
                 if existing is None:  # it finished between our insert and this read
                     return self.enqueue(path, camera, start_time, actor=actor,
                                         max_attempts=max_attempts, key=key)
-                return _info(existing)
+                return job_info(existing)
 
     # ------------------------------------------------------------------ workers
     def claim(self, worker_id: str, *, job_ids: Iterable[int] | None = None) -> JobInfo | None:
@@ -284,7 +146,7 @@ class JobQueue:
             s.execute(update(JobRow).where(JobRow.id == job_id)
                       .values(**self._claimed_values(worker_id))
                       .execution_options(synchronize_session=False))
-            return _info(s.get_one(JobRow, job_id, populate_existing=True))
+            return job_info(s.get_one(JobRow, job_id, populate_existing=True))
 
     def _claim_conditional(self, worker_id: str, ids: Sequence[int] | None) -> JobInfo | None:
         """SQLite: read candidates, then win one with a conditional UPDATE (its own write
@@ -301,7 +163,7 @@ class JobQueue:
                                     .values(**self._claimed_values(worker_id))
                                     .execution_options(synchronize_session=False))
                     if won.rowcount == 1:  # type: ignore[attr-defined]
-                        return _info(s.get_one(JobRow, job_id, populate_existing=True))
+                        return job_info(s.get_one(JobRow, job_id, populate_existing=True))
 
     def _mine(self, s: Session, job_id: int, worker_id: str, values: dict[str, Any]) -> bool:
         """Update the job only while ``worker_id`` holds its claim; True if it did."""
@@ -399,7 +261,7 @@ class JobQueue:
         taken = []
         for job_id, worker in claimed:
             parsed = parse_worker_id(worker or "")
-            if worker is None or parsed is None or parsed[0] != host or _pid_alive(parsed[1]):
+            if worker is None or parsed is None or parsed[0] != host or pid_alive(parsed[1]):
                 continue
             if self._take_back(job_id, worker, f"worker {worker} died (its process is gone)"):
                 taken.append(job_id)
@@ -429,7 +291,7 @@ class JobQueue:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise KeyError(f"no indexing job with id {job_id}")
-            return _info(row)
+            return job_info(row)
 
     def list(self, *, state: str | None = None, job_ids: Iterable[int] | None = None,
              limit: int | None = 1000) -> list[JobInfo]:
@@ -440,7 +302,7 @@ class JobQueue:
         if job_ids is not None:
             q = q.where(JobRow.id.in_(sorted({int(i) for i in job_ids})))
         with self._db() as s:
-            return [_info(r) for r in s.scalars(q.limit(limit))]
+            return [job_info(r) for r in s.scalars(q.limit(limit))]
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state (every state named, 0 when none)."""
