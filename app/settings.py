@@ -14,6 +14,7 @@ from reid.index_kinds import INDEX_KINDS
 from tracking.names import DETECTOR_NAMES, TRACKER_NAMES
 
 DEFAULT_DATA_DIR = "reid-data"
+INDEX_SOURCE_CHOICES = ("auto", "files", "database")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Settings:
         index: vector index kind (``flat``, ``hnsw``, ``hnswsq``, ``ivfsq``, ``ivfpq``, ``auto``); None
             keeps the kind the gallery was configured with (``flat`` for a new gallery).
         device: torch device for the embedder and YOLO.
+        index_source: where this process's vector index comes from: ``"files"`` (the data
+            dir's ``vectors.faiss``), ``"database"`` (built in memory from the database's
+            descriptors and following it: servers and workers sharing one PostgreSQL catalogue
+            from several machines) or ``"auto"`` (the default: ``database`` for a database
+            other than SQLite, else ``files``); see ``resolved_index_source``.
     """
 
     data_dir: Path = Path(DEFAULT_DATA_DIR)
@@ -50,6 +56,21 @@ class Settings:
     clip_weights: str = "openai"
     index: str | None = None
     device: str = "cpu"
+    index_source: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.index_source not in INDEX_SOURCE_CHOICES:
+            raise ValueError(f"index source {self.index_source!r} is unknown; choose one of "
+                             f"{', '.join(INDEX_SOURCE_CHOICES)}")
+
+    @property
+    def resolved_index_source(self) -> str:
+        """``index_source`` with ``auto`` resolved: ``database`` for a shared database (any URL
+        but SQLite's), ``files`` for the gallery's own SQLite file."""
+        if self.index_source != "auto":
+            return self.index_source
+        shared = self.db_url is not None and not self.db_url.startswith("sqlite")
+        return "database" if shared else "files"
 
     @classmethod
     def from_sources(
@@ -88,6 +109,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, indexing: bool = 
                         help="gallery database as a SQLAlchemy URL (default SQLite in the data dir, or "
                         "$REID_DB_URL), e.g. postgresql+psycopg://USER@HOST/DB for a catalogue shared by "
                         "several servers")
+    parser.add_argument("--index-source", dest="index_source", choices=INDEX_SOURCE_CHOICES,
+                        help="vector index from the data dir's files, or built from the database's "
+                        "descriptors and following it (for servers sharing one catalogue); default "
+                        "auto: database for a PostgreSQL --db-url, else files")
     parser.add_argument("--embedder", choices=EMBEDDER_CHOICES,
                         help="descriptor model (default auto: TF-CLIP checkpoint, else zero-shot CLIP, "
                         "else the offline MobileNetV2 fallback)")

@@ -227,12 +227,18 @@ class ServiceCore:
             time.sleep(poll_s)
 
     def _index_file_stamp(self) -> int | None:
+        if self.store.index_source == "database":
+            return self.store.vectors.follow_state()
         meta = self.store.meta_path
         return meta.stat().st_mtime_ns if meta.exists() else None
 
     def _refresh_index(self) -> None:
         """Reload the vector index when another process rewrote it (``vectors.json`` changes on
-        every save), so a running server sees videos indexed by ``reid index`` elsewhere."""
+        every save), so a running server sees videos indexed by ``reid index`` elsewhere. An
+        index from the database follows it instead (``Vectors.follow``, at most every 0.5 s)."""
+        if self.store.index_source == "database":
+            self.store.vectors.follow()
+            return
         stamp = self._index_file_stamp()
         if stamp != self._index_stamp:
             report = self.store.check_index()

@@ -105,6 +105,11 @@ class DatabaseFollower:
         self._last = -float("inf")
         self._stale = True
 
+    @property
+    def state(self) -> tuple[int, int]:
+        """``(version, watermark)`` as of the last refresh: changes when the index did."""
+        return (-1 if self._version is None else self._version), self.watermark
+
     def mark_stale(self) -> None:
         """Refresh before the next search, whatever the interval (this process wrote)."""
         self._stale = True

@@ -201,6 +201,13 @@ class Vectors:
             with self._ctx.db() as s:
                 return self._follower.refresh(s, fp, self._fetch_descriptors, self._fetch_above)
 
+    def follow_state(self) -> int:
+        """``"database"`` source: a number that changes whenever ``follow`` changed the index
+        (for caches of what searches return)."""
+        if self._follower is None:
+            raise RuntimeError("follow_state() is for a vector index from the database")
+        return hash(self._follower.state)
+
     def _fetch_above(self, watermark: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Chunks of ``(ids, vectors)`` of the descriptors with ids above ``watermark``, in id
         order; damaged ones are left out as in ``_fetch_descriptors``."""

@@ -27,4 +27,20 @@ def test_status_of_a_shared_postgres_catalogue_from_another_data_dir(tmp_path, p
     out = capsys.readouterr().out
     assert f"2 videos, {len(truth)} tracklets" in out
     assert "cam0" in out and "cam1" in out
-    assert (tmp_path / "server2" / "vectors.faiss").is_file()  # its own index, from the database
+    assert "index:     flat (built from the database)" in out  # PostgreSQL: auto -> database
+    assert not (tmp_path / "server2" / "vectors.faiss").exists()  # nothing to keep in step
+
+
+def test_index_source_defaults_to_the_database_for_a_shared_catalogue(monkeypatch):
+    parse = build_parser().parse_args
+    assert Settings.from_sources(parse(["status"])).resolved_index_source == "files"
+    pg = ["status", "--db-url", "postgresql+psycopg://u@h/db"]
+    assert Settings.from_sources(parse(pg)).resolved_index_source == "database"
+    assert Settings.from_sources(parse([*pg, "--index-source", "files"])).resolved_index_source == "files"
+    sqlite = ["status", "--db-url", "sqlite:////tmp/x.db"]
+    assert Settings.from_sources(parse(sqlite)).resolved_index_source == "files"
+    monkeypatch.setenv("REID_INDEX_SOURCE", "database")
+    assert Settings.from_sources(parse(["status"])).resolved_index_source == "database"
+    monkeypatch.setenv("REID_INDEX_SOURCE", "disk")
+    with pytest.raises(ValueError, match="index source 'disk' is unknown"):
+        Settings.from_sources(parse(["status"]))

@@ -58,11 +58,21 @@ def scenes():
                                    num_frames=60, size_wh=(480, 270))
 
 
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory, scenes):
-    """A service over a gallery with the two synthetic camera videos indexed."""
+@pytest.fixture(scope="module", params=[
+    "sqlite-files", pytest.param("postgresql-database", marks=pytest.mark.postgres)])
+def indexed(request, tmp_path_factory, scenes):
+    """A service over a gallery with the two synthetic camera videos indexed: once on SQLite with
+    the index in the data dir's files, once on PostgreSQL with the index built from the database
+    (a server sharing its catalogue)."""
     root = tmp_path_factory.mktemp("gallery")
-    store = Store.open(root / "data")
+    if request.param == "sqlite-files":
+        store = Store.open(root / "data")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        url = server.create_database()
+        request.addfinalizer(lambda: server.drop_database(url))
+        store = Store.open(root / "data", db_url=url, index_source="database")
+    request.addfinalizer(store.close)
     service = ReidService(store, GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
                           load_tracking_config("bytetrack"))
     reports = []

@@ -19,9 +19,23 @@ from tests.support.synthetic import GroundTruthDetector
 from tracking import load_tracking_config
 
 
-def _service(data_dir, scenes) -> ReidService:
-    return ReidService(Store.open(data_dir), GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
+def _service(data_dir, scenes, db_url=None, index_source="files") -> ReidService:
+    store = Store.open(data_dir, db_url=db_url, index_source=index_source)
+    if index_source == "database":
+        store.vectors._follower.min_interval_s = 0.0  # see another server's writes at once
+    return ReidService(store, GroundTruthDetector(scenes[0]), OracleEmbedder(scenes),
                        load_tracking_config("bytetrack"))
+
+
+@pytest.fixture(params=["sqlite-files", pytest.param("postgresql-database", marks=pytest.mark.postgres)])
+def catalogue(request, tmp_path):
+    """How the services of a test open the gallery: ``(data_dir, other_data_dir, options)``. SQLite:
+    one data dir, the index in its files. PostgreSQL: each server its own data dir, the index
+    built from the shared database and following it."""
+    if request.param == "sqlite-files":
+        return tmp_path / "data", tmp_path / "data", {}
+    options = {"db_url": request.getfixturevalue("postgres_url"), "index_source": "database"}
+    return tmp_path / "data", tmp_path / "other", options
 
 
 def _index(service: ReidService, scene, root) -> int:
@@ -38,8 +52,9 @@ def _cameras(service: ReidService, query: int) -> set[str]:
     return {m.tracklet.camera for m in response.matches}
 
 
-def test_searches_see_every_change_of_the_gallery(tmp_path, scenes):
-    service = _service(tmp_path / "data", scenes)
+def test_searches_see_every_change_of_the_gallery(tmp_path, scenes, catalogue):
+    data, other_data, options = catalogue
+    service = _service(data, scenes, **options)
     try:
         _index(service, scenes[0], tmp_path)
         query = service.list_tracklets()[0].id
@@ -53,8 +68,8 @@ def test_searches_see_every_change_of_the_gallery(tmp_path, scenes):
         gone = [t.id for t in service.list_tracklets(video_id=video_1)]
         assert service.get_tracklet(gone[0]).camera == "cam1"  # now cached
 
-        # ... deleted by another process (another service on the same data dir)
-        other = _service(tmp_path / "data", scenes)
+        # ... deleted by another process (another service on the same gallery)
+        other = _service(other_data, scenes, **options)
         try:
             other.delete_video(video_1)
         finally:
@@ -83,8 +98,9 @@ def test_searches_see_every_change_of_the_gallery(tmp_path, scenes):
         service.store.close()
 
 
-def test_reindexing_is_seen_by_the_next_search(tmp_path, scenes):
-    service = _service(tmp_path / "data", scenes)
+def test_reindexing_is_seen_by_the_next_search(tmp_path, scenes, catalogue):
+    data, _, options = catalogue
+    service = _service(data, scenes, **options)
     try:
         _index(service, scenes[0], tmp_path)
         query = service.list_tracklets()[0].id
