@@ -44,29 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 VTEST = REPO / "data" / "vtest.avi"
 sys.path.insert(0, str(REPO))
 
-
-def cut(src: Path, dst: Path, start: int, count: int) -> float:
-    """Frames [start, start + count) of ``src`` as an MJPG AVI; returns its seconds."""
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    writer = None
-    written = 0
-    for _ in range(count):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            h, w = frame.shape[:2]
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-        writer.write(frame)
-        written += 1
-    cap.release()
-    if writer is None:
-        raise SystemExit(f"could not read frames {start}.. of {src}")
-    writer.release()
-    return written / fps
-
+from tests.support.clips import clip_seconds, cut_clip  # noqa: E402
 
 SETUPS = {"1_worker": (1, 1.0), "1_worker_2cpus": (1, 2.0), "2_workers": (2, 1.0),
           "2_workers_2_galleries": (1, 1.0)}  # actors per gallery, CPUs per actor
@@ -155,7 +133,8 @@ def main() -> int:
         clips, seconds = [], 0.0
         for i in range(args.clips):
             path = root / "clips" / f"cut{i}.avi"
-            seconds += cut(VTEST, path, min(i * step, total - args.frames), args.frames)
+            seconds += clip_seconds(cut_clip(VTEST, path, min(i * step, total - args.frames),
+                                             args.frames))
             clips.append(path)
         half = len(clips) // 2
         with ray_session("local", num_cpus=os.cpu_count()) as session:

@@ -7,12 +7,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+from tests.support.clips import cut_clip
+from tests.support.waiting import lock_free, wait_for
 
 VTEST = Path(__file__).resolve().parents[2] / "data" / "vtest.avi"
 pytestmark = [
@@ -32,33 +34,14 @@ def reid(*args: str, data_dir: Path, check: bool = True,
     return result
 
 
-def cut(src: Path, dst: Path, start: int, count: int) -> Path:
-    """Frames [start, start + count) of ``src`` as an MJPG AVI at the source fps."""
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    writer = None
-    for _ in range(count):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            h, w = frame.shape[:2]
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return dst
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("footage")
     (root / "north").mkdir()
     (root / "south").mkdir()
     return {
-        "north": cut(VTEST, root / "north" / "a.avi", 0, 60),
-        "south": cut(VTEST, root / "south" / "b.avi", 300, 60),
+        "north": cut_clip(VTEST, root / "north" / "a.avi", 0, 60),
+        "south": cut_clip(VTEST, root / "south" / "b.avi", 300, 60),
         "root": root,
     }
 
@@ -121,27 +104,6 @@ def _video_statuses(data_dir: Path) -> list[tuple]:
         return []
 
 
-def _wait_for(condition, what: str, timeout: float = 600.0) -> None:
-    """Poll ``condition()`` until true; generous deadline (the machine may be loaded)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def _write_lock_free(data_dir: Path) -> bool:
-    """True when no process holds the gallery's write lock (every indexing process is gone)."""
-    import fcntl
-
-    with (data_dir / ".write.lock").open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return True
-
-
 def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(clips, tmp_path):
     reference = tmp_path / "reference"
     reid("index", str(clips["south"]), "--detector", "hog", "--stride", "2", data_dir=reference)
@@ -155,15 +117,16 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(clips, tmp_path
     try:
         # Wait on a condition, not on time: the video row says "indexing" as its job starts, and
         # its tracklets are stored only at the end, in one transaction, seconds of tracking later.
-        _wait_for(lambda: proc.poll() is not None or _video_statuses(data) == [("indexing",)],
-                  "the video to be marked indexing")
+        wait_for(lambda: proc.poll() is not None or _video_statuses(data) == [("indexing",)],
+                 "the video to be marked indexing", timeout=600)
         assert proc.poll() is None, "indexing finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
     # Nothing of the killed run goes on in the background (e.g. an orphaned worker process).
-    _wait_for(lambda: _write_lock_free(data), "the killed run's processes to release the gallery")
+    wait_for(lambda: lock_free(data), "the killed run's processes to release the gallery",
+             timeout=600)
     assert db_rows(data, "SELECT status FROM videos") == [("indexing",)]
     assert db_rows(data, "SELECT count(*) FROM tracklets") == [(0,)]
 

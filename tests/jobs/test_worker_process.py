@@ -4,17 +4,17 @@ re-claims it, and `reid worker --once` runs one job."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import cv2
 import pytest
+
+from tests.support.clips import cut_clip
+from tests.support.waiting import lock_free, wait_for
 
 VTEST = Path(__file__).resolve().parents[2] / "data" / "vtest.avi"
 REPO = VTEST.parents[1]
@@ -28,26 +28,6 @@ pytestmark = [
 ]
 
 
-def cut(dst: Path, start: int, count: int) -> Path:
-    """Frames [start, start + count) of vtest.avi as an MJPG AVI."""
-    cap = cv2.VideoCapture(str(VTEST))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.set(cv2.CAP_PROP_POS_FRAMES, start)
-    writer = None
-    for _ in range(count):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            h, w = frame.shape[:2]
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-        writer.write(frame)
-    assert writer is not None
-    writer.release()
-    cap.release()
-    return dst
-
-
 def worker_cmd(data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "app", "worker", "--data-dir", str(data), "--heartbeat-s", "0.5",
             "--lease-s", "5", "--poll-s", "0.2", *ARGS, *extra]
@@ -59,24 +39,6 @@ def rows(data: Path, sql: str) -> list[tuple]:
             return db.execute(sql).fetchall()
     except sqlite3.Error:  # not created yet
         return []
-
-
-def wait_for(condition, what: str, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def lock_free(data: Path) -> bool:
-    """No process holds the gallery's write lock (the worker and its indexing child are gone)."""
-    with (data / ".write.lock").open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return True
 
 
 def start_worker_until_indexing(data: Path) -> tuple[subprocess.Popen, int]:
@@ -100,7 +62,7 @@ def test_sigterm_then_kill_9_mid_video_then_another_worker_resumes(tmp_path: Pat
     from app.settings import Settings
     from reid.store import Store
 
-    clip = cut(tmp_path / "south.avi", 300, 40)
+    clip = cut_clip(VTEST, tmp_path / "south.avi", 300, 40)
     service = build_service(Settings(data_dir=tmp_path / "reference", detector="hog", stride=2))
     try:  # a clean run, for comparison
         clean = service.index_video(clip, camera="south")

@@ -10,7 +10,6 @@ also from a real tiny-frame video that crashed OpenCV before the frame checks ex
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from reid.store import Store
 from tests.security.videos import scene_video, videos_by_name, write_mjpg
+from tests.support.waiting import wait_for
 from tests.ui.server import ServerProcess, run_reid
 
 CRASH_HOOK_ENV = "REID_TEST_WORKER_CRASH"  # reid.service.worker.CRASH_HOOK_ENV
@@ -61,16 +61,6 @@ class UnguardedServiceFactory:
                                          embedder="mobilenet", stride=2))
         service.detector = UnguardedHOG()
         return service
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.mark.parametrize(("how", "signal_name"), [("segv", "SIGSEGV"), ("abort", "SIGABRT")])
@@ -189,7 +179,7 @@ def test_reid_serve_survives_uploads_that_crash_native_code(
         assert server.proc.poll() is None, server.log()
         assert "crashed (SIGSEGV)" in html and "too small" in html, html
         status = wait_for(lambda: httpx.get(f"{server.url}/api/v1/status", timeout=10),
-                          60, "/api/v1/status")
+                          "/api/v1/status", 60, poll_s=0.5)
         assert status.status_code == 200 and status.json()["videos"] == 3, status.text
         tracklets = httpx.get(f"{server.url}/api/v1/tracklets", timeout=10).json()["tracklets"]
         assert tracklets, "the good upload must be indexed"
