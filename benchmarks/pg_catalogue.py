@@ -65,8 +65,10 @@ FPS = 10.0
 
 # ---------------------------------------------------------------------------- loading
 def load(engine: Engine, cameras: int, videos: int, per_video: int, dim: int, seed: int,
-         batch: int = 10_000) -> dict[str, Any]:
-    """Cameras, videos and ``videos * per_video`` tracklets; returns sizes and rates."""
+         batch: int = 10_000, unit: bool = False) -> dict[str, Any]:
+    """Cameras, videos and ``videos * per_video`` tracklets; returns sizes and rates. With
+    ``unit`` the descriptors are L2-normalised (as the store keeps them; a store that reads them
+    takes others for damaged)."""
     rng = np.random.default_rng(seed)
     now = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -94,6 +96,8 @@ def load(engine: Engine, cameras: int, videos: int, per_video: int, dim: int, se
         starts = rng.uniform(0, VIDEO_S - 60, per_video)
         picks = rng.integers(0, len(pool), per_video)
         desc = rng.standard_normal((per_video, dim)).astype("<f4")
+        if unit:
+            desc /= np.linalg.norm(desc, axis=1, keepdims=True)
         for j in range(per_video):
             n, f0, blob = pool[picks[j]]
             start = float(starts[j])
