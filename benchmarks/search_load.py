@@ -100,13 +100,14 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, log: Path, concurrency: int, api_threads: int,
-                 niceness: int) -> tuple[subprocess.Popen, str]:
+                 niceness: int, profile: bool = False) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "app", "serve", "--data-dir", str(data_dir), "--port", str(port),
            "--detector", "hog", "--embedder", "mobilenet", "--stride", "2",
            "--search-concurrency", str(concurrency), "--api-search-threads", str(api_threads),
            "--index-niceness", str(niceness)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **ENV}, stdout=log.open("w"),
+    env = {**os.environ, **ENV, **({"GRADIO_PROFILING": "1"} if profile else {})}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -296,6 +297,9 @@ def main() -> int:
                         help="reid serve --api-search-threads (REST searches at once; default 1)")
     parser.add_argument("--index-niceness", type=int, default=10,
                         help="reid serve --index-niceness (default 10)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the server with GRADIO_PROFILING=1 and print Gradio's per-phase "
+                        "summary of the idle phase (queue wait, pre/postprocess, function)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -305,11 +309,16 @@ def main() -> int:
         built = build_gallery(data_dir, args.tracklets, args.cameras)
         print(f"gallery: {args.tracklets} tracklets on {args.cameras} cameras built in {built:.1f} s")
         proc, url = start_server(data_dir, Path(tmp) / "serve.log", args.search_concurrency,
-                                 args.api_search_threads, args.index_niceness)
+                                 args.api_search_threads, args.index_niceness, args.profile)
         try:
             ids = list(range(1, args.tracklets + 1))
             CLIENTS[args.mode](url, ids, 2, seed=99)  # warm-up: first search loads the index
+            if args.profile:
+                httpx.post(url + "/gradio_api/profiling/clear", timeout=10)
             rows = [("idle", run_phase(url, ids, args.clients, args.rounds, args.mode))]
+            if args.profile:
+                summary = httpx.get(url + "/gradio_api/profiling/summary", timeout=10).json()
+                print("Gradio profiling summary, idle phase:\n" + json.dumps(summary, indent=1))
             if video.is_file():
                 done, info = threading.Event(), {}
                 threading.Thread(target=index_in_background, args=(url, video, done, info),

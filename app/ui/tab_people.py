@@ -8,7 +8,7 @@ Search tab (called once both tabs exist). The plain functions (``list_people``, 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from app.ui._events import guard, markdown
 from app.ui._format import md_text, plain_text, timeline_html, tracklet_caption
 from app.ui._shared import ALL_CAMERAS, UiError, get_tracklet, names, picture, tracklet_id
 from app.ui.config import UiConfig
+from app.ui.file_links import file_links
 from app.ui.service_api import UiService
 
 if TYPE_CHECKING:
@@ -40,11 +41,13 @@ class PeopleView:
     summary: str
 
 
-def list_people(service: UiService, camera: str | None, limit: int = 500) -> PeopleView:
+def list_people(service: UiService, camera: str | None, limit: int = 500,
+                link: Callable[[str], str] | None = None) -> PeopleView:
     """Thumbnails of the tracklets of ``camera`` (None or ``ALL_CAMERAS``: every camera).
 
     Ordered by camera then start time; tracklets without a thumbnail or crop are counted but not
     shown. At most ``limit`` tracklets are listed (the summary says when the list is cut).
+    ``link`` maps a picture's path to what the gallery gets (``app.ui.file_links``: its URL).
     """
     cam = None if camera in (None, "", ALL_CAMERAS) else camera
     if cam is not None and cam not in service.list_cameras():
@@ -59,7 +62,7 @@ def list_people(service: UiService, camera: str | None, limit: int = 500) -> Peo
         image = picture(t)
         if image is None:
             continue
-        items.append((image, tracklet_caption(t)))
+        items.append((image if link is None else link(image), tracklet_caption(t)))
         ids.append(t.id)
     where = f"camera **{md_text(cam, 64)}**" if cam else "all cameras"
     summary = f"{len(ids)} people tracklets on {where}."
@@ -119,8 +122,9 @@ def build(service: UiService, config: UiConfig) -> PeopleTab:
         ids = gr.State([])
     tab = PeopleTab(camera, refresh, summary, gallery, timeline, ids)
 
-    def show(camera_name: str) -> tuple[Any, ...]:
-        view = list_people(service, camera_name, limit=config.people_limit)
+    def show(camera_name: str, request: gr.Request) -> tuple[Any, ...]:
+        view = list_people(service, camera_name, limit=config.people_limit,
+                           link=file_links(request))
         return view.items, view.ids, view.timeline, view.summary
 
     list_fn = guard(show, "Listing people")

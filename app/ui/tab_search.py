@@ -9,6 +9,7 @@ functions (``build_request``, ``run_search``, ``results_view``, ``play_match``, 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from app.ui._photo import photo_array, photo_input
 from app.ui._shared import UiError, get_tracklet, names, picture, tracklet_id
 from app.ui._uploads import parse_time
 from app.ui.config import UiConfig
+from app.ui.file_links import file_links
 from app.ui.service_api import UiService
 from app.ui.tab_people import pick_id, query_preview
 from reid.service.names import EXPORT_FORMATS
@@ -110,8 +112,12 @@ class ResultsView:
         "rank", "person", "camera", "start", "duration s", "score", "feedback"])
 
 
-def results_view(response: SearchResponse | None) -> ResultsView:
-    """Turn a ``SearchResponse`` into gallery items, table rows and a per-camera timeline."""
+def results_view(response: SearchResponse | None,
+                 link: Callable[[str], str] | None = None) -> ResultsView:
+    """Turn a ``SearchResponse`` into gallery items, table rows and a per-camera timeline.
+
+    ``link`` maps a picture's path to what the gallery gets (``app.ui.file_links``: its URL);
+    default the path itself."""
     if response is None:
         return ResultsView([], [], timeline_html([], title="Where the query person was seen"),
                            "No search yet.")
@@ -120,7 +126,7 @@ def results_view(response: SearchResponse | None) -> ResultsView:
         t = m.tracklet
         image = picture(t)
         if image is not None:
-            items.append((image, match_caption(m)))
+            items.append((image if link is None else link(image), match_caption(m)))
         rows.append([m.rank, t.id, plain_text(t.camera, 64), tracklet_when(t), round(t.duration_s, 1),
                      round(float(m.score), 4), {True: "same", False: "not", None: ""}[m.feedback]])
     seen = [m.tracklet for m in response.matches]
@@ -337,7 +343,7 @@ def search_event(service: UiService, s: SearchTab, *, by_photo: bool, limit: int
         req = (build_request(form, image=query) if by_photo
                else build_request(form, tracklet_id=query))
         response = run_search(service, req, actor=actor_of(request))
-        view = results_view(response)
+        view = results_view(response, file_links(request))
         return (response, view.items, view.rows, view.timeline, view.summary,
                 None, [], "", 0)
 

@@ -17,6 +17,7 @@ from app.ui._events import camera_choices, guard, markdown
 from app.ui._format import status_banner_html, status_markdown
 from app.ui._shared import ALL_CAMERAS
 from app.ui.config import UiConfig
+from app.ui.file_links import file_links
 from app.ui.service_api import UiService
 from app.ui.tab_people import PeopleTab, list_people
 
@@ -58,10 +59,10 @@ def connect(service: UiService, config: UiConfig, demo: gr.Blocks, banner: gr.HT
             after: Iterable[Any]) -> None:
     """Fill the page from the service when it loads (opening Ingest on an empty gallery) and after
     each event of ``after`` (the indexing jobs)."""
-    def page_state(camera_value: str | None) -> tuple[Any, ...]:
+    def page_state(camera_value: str | None, request: gr.Request | None) -> tuple[Any, ...]:
         banner_html, text = status_view(service)
         cams = camera_names(service)
-        view = list_people(service, None, limit=config.people_limit)
+        view = list_people(service, None, limit=config.people_limit, link=file_links(request))
         choices: list[str | tuple[str, str]] = [ALL_CAMERAS, *camera_choices(cams)]
         # an update sets only what it names: on load the camera keeps its value
         camera = gr.Dropdown(choices=choices) if camera_value is None \
@@ -70,13 +71,13 @@ def connect(service: UiService, config: UiConfig, demo: gr.Blocks, banner: gr.HT
                 gr.Dropdown(choices=camera_choices(cams)), view.items, view.ids, view.timeline,
                 view.summary)
 
-    def on_load() -> tuple[Any, ...]:
-        state = page_state(None)
+    def on_load(request: gr.Request) -> tuple[Any, ...]:
+        state = page_state(None, request)
         start_tab = "people" if state[5] else "ingest"
         return (*state, gr.Tabs(selected=start_tab))
 
-    def refresh_all() -> tuple[Any, ...]:
-        return page_state(ALL_CAMERAS)
+    def refresh_all(request: gr.Request) -> tuple[Any, ...]:
+        return page_state(ALL_CAMERAS, request)
 
     outputs = [banner, status_md, people.camera, search.cameras, *people.view_outputs]
     demo.load(guard(on_load, "Loading the page"), None, [*outputs, tabs],

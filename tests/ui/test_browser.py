@@ -46,6 +46,11 @@ def test_click_a_person_shows_matches(indexed, tmp_path: Path) -> None:
         people.first.click()
         results = page.locator("#reid-results img")
         results.first.wait_for(timeout=30_000)
+        # thumbnails come as absolute file URLs (app/ui/file_links.py) and do load
+        for images in (people, results):
+            assert images.first.get_attribute("src").startswith(server.url + "/gradio_api/file=")
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                                   arg=images.first.element_handle(), timeout=30_000)
         summary = page.locator("#reid-results-summary").inner_text()
         assert "Query: #" in summary and "matches on" in summary
         assert page.get_by_role("tab", name="Search").get_attribute("aria-selected") == "true"
