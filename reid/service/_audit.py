@@ -29,10 +29,11 @@ _Entry = tuple[str, str, dict[str, Any]]
 
 
 class AuditWriter:
-    """Writes ``(actor, action, details)`` entries with ``store.log_action`` in one thread.
+    """Writes ``(actor, action, details)`` entries in one thread: what is queued at each wake-up
+    in one transaction (``store.log_actions``), else one by one (``store.log_action``).
 
     Args:
-        store: the gallery (its ``log_action`` writes one entry).
+        store: the gallery.
         tries: attempts per entry before it is logged as lost.
         retry_s: pause between attempts, seconds.
     """
@@ -94,11 +95,23 @@ class AuditWriter:
                 self._pending.clear()
                 if not batch and self._closed:
                     return
-            for entry in batch:
-                self._write(entry)
+            self._write_batch(batch)
             with self._cond:
                 self._done += len(batch)
                 self._cond.notify_all()
+
+    def _write_batch(self, batch: list[_Entry]) -> None:
+        """Write ``batch`` in one transaction (one try); when that fails, entry by entry with
+        retries, so that one entry the database refuses costs only itself."""
+        if len(batch) > 1:
+            try:
+                self.store.log_actions(batch)
+                return
+            except Exception as exc:
+                logger.debug("audit batch of %d not written (%s); writing one by one",
+                             len(batch), exc)
+        for entry in batch:
+            self._write(entry)
 
     def _write(self, entry: _Entry) -> None:
         actor, action, details = entry

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from reid.store._models import AuditRow, FeedbackRow, TrackletRow
+from reid.store._models import AuditRow, FeedbackRow, TrackletRow, utcnow
 from reid.store._records import AuditEntry
 from reid.store._shared import GalleryContext, chunks
 
@@ -79,6 +79,21 @@ class Annotations:
             return
         with self._ctx.db.begin() as s:
             self.record(s, actor, action, details)
+
+    def log_actions(self, entries: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """Append several ``(actor, action, details)`` audit entries in one transaction (one
+        multi-row insert: a server writing its searches' entries in batches); read-only: logged
+        as in ``log_action``."""
+        if not entries:
+            return
+        if self._ctx.read_only:
+            for actor, action, details in entries:
+                self.log_action(actor, action, details)
+            return
+        rows = [{"actor": actor, "action": action, "details": dict(details or {}),
+                 "created_at": utcnow()} for actor, action, details in entries]
+        with self._ctx.db.begin() as s:
+            s.execute(insert(AuditRow), rows)
 
     def audit_entries(self, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The latest audit entries, newest first."""

@@ -398,6 +398,10 @@ class Store:
         """See ``Annotations.log_action``."""
         self.annotations.log_action(actor, action, details)
 
+    def log_actions(self, entries: Sequence[tuple[str, str, dict[str, Any] | None]]) -> None:
+        """See ``Annotations.log_actions``."""
+        self.annotations.log_actions(entries)
+
     def audit_entries(self, *, action: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """See ``Annotations.audit_entries``."""
         return self.annotations.audit_entries(action=action, limit=limit)

@@ -184,6 +184,33 @@ def test_audit_writer_flush_close_and_retries(caplog):
     assert "NOT recorded" in caplog.text and '"i": 7' in caplog.text
 
 
+class _BatchStore(_SlowStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def log_actions(self, entries):
+        self.gate.wait(5)
+        self.batches.append(len(entries))
+        self.entries.extend(entries)
+
+
+def test_audit_writer_writes_what_was_queued_meanwhile_in_one_transaction():
+    store = _BatchStore()
+    writer = AuditWriter(store)  # type: ignore[arg-type]
+    writer.submit("u", "search", {"i": 0})  # taken alone; the store holds it at the gate
+    deadline = time.monotonic() + 5
+    while writer._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(1, 6):
+        writer.submit("u", "search", {"i": i})
+    store.gate.set()
+    assert writer.flush(timeout=5)
+    assert store.batches == [5]
+    assert [d["i"] for _, _, d in store.entries] == list(range(6))
+    writer.close()
+
+
 class _CountingStore:
     def __init__(self, rows: dict) -> None:
         self.rows = rows
