@@ -283,7 +283,9 @@ def build_server_app(service: Any, options: ServeOptions) -> tuple[Any, Any]:
     demo = build_app(LowPriorityIndexing(service, options.index_niceness), config)
     # Searches, renders and indexing each have their own concurrency group (see layout); the
     # default covers the light events (listing, status).
-    demo.queue(default_concurrency_limit=8, max_size=256)
+    # Queue positions are sent to every waiting page once a second, not after every event
+    # (Gradio's "auto": with 20 pages waiting, 20 messages per search served).
+    demo.queue(default_concurrency_limit=8, max_size=256, status_update_rate=1.0)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     # The guard added below checks Host names first (including --allowed-host ones); the API's
     # own loopback check stays for a plain loopback server.
