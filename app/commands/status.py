@@ -92,7 +92,6 @@ def light_status(settings: Settings) -> tuple[ServiceStatus, dict[str, Any] | No
         fingerprint = store.fingerprint
         videos = store.list_videos()
         data_dir = store.data_dir
-        index_label = store.index_label(stats)
     detector, embedder = choice.detector, choice.embedder
     logger.info("detector: %s%s; embedder: %s (%d-d)%s (not built: status only)", detector.name,
                 " (fallback)" if detector.fallback else "", embedder.name, embedder.dim,
@@ -104,7 +103,7 @@ def light_status(settings: Settings) -> tuple[ServiceStatus, dict[str, Any] | No
     status = ServiceStatus(
         data_dir=data_dir, detector=detector.name, detector_fallback=detector.fallback,
         embedder=embedder.name, embedder_kind=embedder.kind, embedder_fallback=embedder.is_fallback,
-        descriptor_dim=embedder.dim, index_type=index_label,
+        descriptor_dim=embedder.dim, index_type=str(stats["index_label"]),
         videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
         tracklets_per_camera=stats["tracklets_per_camera"], notes=notes, gallery_fingerprint=fingerprint,
         jobs=dict(stats.get("jobs") or {}),

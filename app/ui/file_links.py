@@ -13,29 +13,23 @@ the same route as before, so the same guard and allowed/blocked folders apply wh
 Calls of ``gradio_client`` (and Gradio's MCP bridge), marked by their ``x-gradio-user`` header,
 get the paths as before: that client downloads a result's files by path, never by URL.
 
-``UrlGallery`` is the page's ``gr.Gallery`` (the same component in the page) whose items, when
-they are all such URLs, are made into Gradio's data in the event's own thread: ``gr.Gallery``
-starts a thread pool for every value it returns, which under 20 searching clients cost more
-than the items themselves.
+(``gr.Gallery`` also starts a thread pool for every value it returns. A subclass that skipped it
+is not an option: Gradio writes a ``.pyi`` stub beside the module of every component class
+defined outside it, when the class is created.)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import PurePosixPath
-from typing import Any
-from urllib.parse import urlparse
 
 import gradio as gr
 from gradio import route_utils
-from gradio.components.gallery import GalleryData, GalleryImage
-from gradio.data_classes import ImageData
-from gradio_client.utils import encode_file_path, get_mimetype  # type: ignore[import-untyped]
+from gradio_client.utils import encode_file_path  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FILE_ROUTE", "UrlGallery", "file_links"]
+__all__ = ["FILE_ROUTE", "file_links"]
 
 FILE_ROUTE = "/gradio_api/file="
 """Gradio's route for the files it serves (the crops folder is one of its static paths)."""
@@ -57,25 +51,3 @@ def file_links(request: gr.Request | None) -> Callable[[str], str]:
         return lambda path: path
     return lambda path: f"{root}{FILE_ROUTE}{encode_file_path(path)}"
 
-
-def _is_url_item(item: Any) -> bool:
-    return (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-            and item[0].startswith(("http://", "https://")))
-
-
-class UrlGallery(gr.Gallery):
-    """``gr.Gallery`` (the same component in the page: a Gradio template of it) that makes a
-    value of ``(url, caption)`` items into Gradio's data without a thread pool; any other value
-    goes through ``gr.Gallery.postprocess`` as before."""
-
-    is_template = True  # the page draws it with the Gallery component
-
-    def postprocess(self, value: Any) -> GalleryData:
-        if not value or not all(_is_url_item(item) for item in value):
-            return super().postprocess(value)
-        return GalleryData(root=[
-            GalleryImage(image=ImageData(path=url, url=url,
-                                         orig_name=PurePosixPath(urlparse(url).path).name,
-                                         mime_type=get_mimetype(url)),
-                         caption=caption)
-            for url, caption in value])

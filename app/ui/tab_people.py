@@ -18,7 +18,7 @@ from app.ui._events import guard, markdown
 from app.ui._format import md_text, plain_text, timeline_html, tracklet_caption
 from app.ui._shared import ALL_CAMERAS, UiError, get_tracklet, names, picture, tracklet_id
 from app.ui.config import UiConfig
-from app.ui.file_links import UrlGallery, file_links
+from app.ui.file_links import file_links
 from app.ui.service_api import UiService
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def build(service: UiService, config: UiConfig) -> PeopleTab:
                                  allow_custom_value=True, scale=3, elem_id="reid-people-camera")
             refresh = gr.Button("Refresh", size="sm", scale=1)
         summary = markdown(elem_id="reid-people-summary")
-        gallery = UrlGallery(label="People", columns=8, height=460, object_fit="contain",
+        gallery = gr.Gallery(label="People", columns=8, height=460, object_fit="contain",
                              allow_preview=False, fit_columns=False, elem_id="reid-people")
         timeline = gr.HTML(elem_id="reid-people-timeline")
         ids = gr.State([])

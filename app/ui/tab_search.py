@@ -31,7 +31,7 @@ from app.ui._photo import photo_array, photo_input
 from app.ui._shared import UiError, get_tracklet, names, picture, tracklet_id
 from app.ui._uploads import parse_time
 from app.ui.config import UiConfig
-from app.ui.file_links import UrlGallery, file_links
+from app.ui.file_links import file_links
 from app.ui.service_api import UiService
 from app.ui.tab_people import pick_id, query_preview
 from reid.service.names import EXPORT_FORMATS
@@ -283,7 +283,7 @@ def _components() -> SearchTab:
                 controls = _controls()
             with gr.Column(scale=3):
                 summary = markdown(elem_id="reid-results-summary")
-                results = UrlGallery(label="Matches (best first)", columns=6, height=420,
+                results = gr.Gallery(label="Matches (best first)", columns=6, height=420,
                                      object_fit="contain", allow_preview=False,
                                      fit_columns=False, elem_id="reid-results")
                 timeline = gr.HTML(elem_id="reid-results-timeline")

@@ -49,7 +49,7 @@ class ReidService(IngestMixin, QueryMixin):
             data_dir=self.data_dir, detector=self.detector.name, detector_fallback=self.detector_fallback,
             embedder=self.embedder.name, embedder_kind=self.embedder.kind,
             embedder_fallback=self.embedder.is_fallback, descriptor_dim=self.embedder.dim,
-            index_type=self.store.index_label(stats),
+            index_type=str(stats["index_label"]),
             videos=sum(stats["videos"].values()), tracklets=int(stats["tracklets"] or 0),
             tracklets_per_camera=per_camera, notes=notes, gallery_fingerprint=self.store.fingerprint,
             jobs=dict(stats.get("jobs") or {}),

@@ -370,13 +370,6 @@ class Store:
                    data_dir=str(self.data_dir), jobs=self._job_counts())
         return out
 
-    def index_label(self, stats: dict[str, Any] | None = None) -> str:
-        """The index kind as status lines show it, e.g. ``flat`` or ``ivfsq (built from the
-        database)``; ``stats`` is a ``stats()`` result already read (else it is read)."""
-        stats = self.stats() if stats is None else stats
-        kind = str(stats.get("index_kind") or self.index_config.kind)
-        return f"{kind} (built from the database)" if self.index_source == "database" else kind
-
     def _job_counts(self) -> dict[str, int]:
         """Indexing jobs per state; empty for a gallery opened read-only from before the job
         queue (revision 0001 has no ``index_jobs`` table, and a reader creates none)."""

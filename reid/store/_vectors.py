@@ -24,19 +24,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from reid.store._codec import decode_descriptor, encode_descriptor
-from reid.store._errors import GalleryError, file_error
+from reid.store._codec import encode_descriptor
+from reid.store._descriptors import DescriptorReader
+from reid.store._errors import file_error
 from reid.store._follow import DatabaseFollower, bump_version, lock_for_append
 from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
-from reid.store._shared import GalleryContext, chunks
+from reid.store._shared import GalleryContext
 from reid.store._sync import CompactionPolicy, sync_index, write_index_files
 from reid.store.index import IndexConfig, VectorIndex
 from reid.store.index.delta import ADD, HEADER_BYTES, REMOVE, DeltaOp
@@ -46,7 +47,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["INDEX_SOURCES", "FingerprintMismatchError", "Vectors", "fingerprint_text", "normalise"]
 
 _FP_KEY = "embedder_fingerprint"
-_FETCH_CHUNK = 20_000
 INDEX_SOURCES = ("files", "database")
 """Where a process's vector index comes from: the data dir's index files, or the database."""
 
@@ -72,17 +72,6 @@ def normalise(vectors: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(x / norms)
 
 
-def _checked_descriptor(blob: bytes | None, dim: int) -> np.ndarray | None:
-    """The decoded ``(dim,)`` descriptor, or None when damaged (wrong length, not finite, not
-    unit length: stored descriptors are L2-normalised)."""
-    if blob is None or len(blob) != 4 * dim or dim <= 0:
-        return None
-    vec = decode_descriptor(blob)
-    if not np.isfinite(vec).all() or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
-        return None
-    return vec
-
-
 class Vectors:
     """Descriptors, fingerprint and vector index of a gallery.
 
@@ -104,6 +93,8 @@ class Vectors:
         self.config = config
         self.source = source
         self._follower = DatabaseFollower(config) if source == "database" else None
+        self._descriptors = DescriptorReader(
+            context, lambda: int((self.fingerprint or {}).get("dim", 0)))
         self._index: VectorIndex | None = None
         self._checked = False
         # length of the delta file with which the files on disk match ``_index`` (None: unknown,
@@ -182,7 +173,7 @@ class Vectors:
             current = (self._index, self._delta_bytes)
             self._delta_bytes = None  # unknown until loaded
             self._index, report, self._delta_bytes = sync_index(
-                layout.index, layout.index_meta, fp, self.config, db_ids, self._fetch_descriptors,
+                layout.index, layout.index_meta, fp, self.config, db_ids, self._descriptors.chunks,
                 gallery_id=self._ctx.gallery_id, writable=not self._ctx.read_only,
                 current=current)
             self._checked = True
@@ -199,7 +190,8 @@ class Vectors:
                 return RepairReport()
             fp = self.fingerprint
             with self._ctx.db() as s:
-                return self._follower.refresh(s, fp, self._fetch_descriptors, self._fetch_above)
+                return self._follower.refresh(s, fp, self._descriptors.chunks,
+                                              self._descriptors.chunks_above)
 
     def follow_state(self) -> int:
         """``"database"`` source: a number that changes whenever ``follow`` changed the index
@@ -208,76 +200,10 @@ class Vectors:
             raise RuntimeError("follow_state() is for a vector index from the database")
         return hash(self._follower.state)
 
-    def _fetch_above(self, watermark: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Chunks of ``(ids, vectors)`` of the descriptors with ids above ``watermark``, in id
-        order; damaged ones are left out as in ``_fetch_descriptors``."""
-        dim = int((self.fingerprint or {}).get("dim", 0))
-        while True:
-            with self._ctx.db() as s:
-                rows = s.execute(select(TrackletRow.id, TrackletRow.descriptor).where(
-                    TrackletRow.id > watermark, TrackletRow.descriptor.is_not(None))
-                    .order_by(TrackletRow.id).limit(_FETCH_CHUNK)).all()
-            if not rows:
-                return
-            watermark = int(rows[-1][0])
-            good, vectors, bad = [], [], []
-            for key, blob in rows:
-                vec = _checked_descriptor(blob, dim)
-                if vec is None:
-                    bad.append(int(key))
-                else:
-                    good.append(int(key))
-                    vectors.append(vec)
-            if bad:
-                self._clear_damaged(bad)
-            if good:
-                yield np.array(good, np.int64), np.stack(vectors)
-
     def _require_checked(self) -> None:
         if not self._checked:
             raise RuntimeError("the vector index was not loaded: open the gallery with "
                                "Store.open(...) or call check_index() first")
-
-    def _fetch_descriptors(self, ids: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Chunks of ``(ids, vectors)`` for building the index; damaged descriptors are left out
-        (logged, with the fix) so that one bad row does not keep the gallery from opening."""
-        ids = np.asarray(ids, np.int64)
-        for start in range(0, len(ids), _FETCH_CHUNK):
-            part = ids[start:start + _FETCH_CHUNK]
-            found = self._descriptor_blobs(part)
-            dim = int((self.fingerprint or {}).get("dim", 0))
-            good, vectors, bad = [], [], []
-            for key in part.tolist():
-                vec = _checked_descriptor(found.get(key), dim)
-                if vec is None:
-                    bad.append(key)
-                else:
-                    good.append(key)
-                    vectors.append(vec)
-            if bad:
-                self._clear_damaged(bad)
-            if good:
-                yield np.array(good, np.int64), np.stack(vectors)
-
-    def _clear_damaged(self, ids: list[int]) -> None:
-        """Clear damaged descriptors, so that ``reid reindex`` re-embeds those tracklets."""
-        if not self._ctx.read_only:
-            with self._ctx.db.begin() as s:
-                bump_version(s)
-                for part in chunks(ids):
-                    s.execute(update(TrackletRow).where(TrackletRow.id.in_(part)).values(descriptor=None))
-        logger.warning("tracklets %s have damaged descriptors in %s: they are left out of searches"
-                       "%s; run `reid reindex` to re-embed them from their crops", ids[:20],
-                       self._ctx.db.label, "" if self._ctx.read_only else " and were cleared")
-
-    def _descriptor_blobs(self, keys: Iterable[int]) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        with self._ctx.db() as s:
-            for part in chunks(keys):
-                rows = s.execute(select(TrackletRow.id, TrackletRow.descriptor).where(
-                    TrackletRow.id.in_(part), TrackletRow.descriptor.is_not(None))).all()
-                found.update((key, blob) for key, blob in rows if blob is not None)
-        return found
 
     def save(self, fingerprint: dict[str, Any] | None, change: DeltaOp | None = None) -> None:
         """Persist the in-memory index: append ``change`` (the one change since the files last
@@ -398,23 +324,9 @@ class Vectors:
                                   .order_by(TrackletRow.id)))
 
     def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
-        """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent."""
-        keys = [int(i) for i in np.asarray(ids).reshape(-1)]
-        found = self._descriptor_blobs(keys)
-        missing = [k for k in keys if k not in found]
-        if missing:
-            raise KeyError(f"no descriptor for tracklets {missing[:10]}")
-        dim = int((self.fingerprint or {}).get("dim", 0))
-        if not keys:
-            return np.zeros((0, dim), np.float32)
-        vectors = [_checked_descriptor(found[k], dim) for k in keys]
-        bad = [k for k, v in zip(keys, vectors, strict=True) if v is None]
-        if bad:
-            raise GalleryError(f"the descriptors of tracklets {bad[:10]} in "
-                               f"{self._ctx.db.label} are damaged: run `reid reindex` to "
-                               "re-embed them from their crops, or restore the database from a "
-                               "backup")
-        return np.stack([v for v in vectors if v is not None])  # none is None (checked above)
+        """Database descriptors ``(N, D)`` float32 for ``ids``, in that order; KeyError if absent,
+        ``GalleryError`` if damaged."""
+        return self._descriptors.get(ids)
 
     # ------------------------------------------------------------------ search
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -431,17 +343,22 @@ class Vectors:
             return index.search(queries, k)
 
     def describe(self) -> dict[str, Any]:
-        """``vectors`` (count) and ``index_kind`` (None before the first descriptors), and the
-        index ``source``. A database-sourced index not built yet is described from the database
-        (counting is cheap; building it for a status line is not)."""
-        if self._follower is not None:
-            index = self._follower.index
-            if index is None:
-                with self._ctx.db() as s:
-                    n = self._follower.count(s)
-                return {"vectors": n, "index_kind": self.config.target_kind(n) if n else None,
-                        "index_source": self.source}
-            return {"vectors": index.ntotal, "index_kind": index.kind, "index_source": self.source}
-        return {"vectors": 0 if self._index is None else self._index.ntotal,
-                "index_kind": None if self._index is None else self._index.kind,
-                "index_source": self.source}
+        """``vectors`` (count), ``index_kind`` (None before the first descriptors), the index
+        ``source`` and ``index_label`` (the kind as status lines show it, e.g. ``ivfsq (built
+        from the database)``). A database-sourced index not built yet is described from the
+        database (counting is cheap; building it for a status line is not)."""
+        index = self._index if self._follower is None else self._follower.index
+        kind: str | None
+        if index is not None:
+            n, kind = index.ntotal, index.kind
+        elif self._follower is not None:
+            with self._ctx.db() as s:
+                n = self._follower.count(s)
+            kind = self.config.target_kind(n) if n else None
+        else:
+            n, kind = 0, None
+        label = kind or self.config.kind
+        if self.source == "database":
+            label += " (built from the database)"
+        return {"vectors": n, "index_kind": kind, "index_source": self.source,
+                "index_label": label}

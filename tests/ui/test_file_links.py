@@ -35,16 +35,3 @@ def test_api_clients_and_requestless_calls_keep_paths():
     assert file_links(_request({"x-gradio-user": "api"}))(PATH) == PATH
     assert file_links(None)(PATH) == PATH
 
-
-def test_url_gallery_gives_the_data_gradios_gallery_gives_and_is_drawn_as_one():
-    from app.ui.file_links import UrlGallery
-
-    items = [(f"http://h:1/gradio_api/file=/d/crops/{i}/thumb.jpg", f"#{i} cam0 0.9{i}")
-             for i in range(5)]
-    with gr.Blocks():
-        ours, theirs = UrlGallery(), gr.Gallery()
-    assert ours.postprocess(items).model_dump() == theirs.postprocess(items).model_dump()
-    assert ours.get_block_name() == "gallery"
-    paths = [("/d/crops/1/thumb.jpg", "a")]  # not URLs: Gradio's own way
-    assert ours.postprocess(paths).model_dump() == theirs.postprocess(paths).model_dump()
-    assert ours.postprocess([]).model_dump() == theirs.postprocess([]).model_dump()
