@@ -35,3 +35,11 @@ def test_api_clients_and_requestless_calls_keep_paths():
     assert file_links(_request({"x-gradio-user": "api"}))(PATH) == PATH
     assert file_links(None)(PATH) == PATH
 
+
+
+def test_hostile_forwarded_headers_give_a_string_and_never_an_error():
+    for host in ("a b", "::::", "x" * 5000, "évil.example", "h\u202e", "[::1", "h:99999999"):
+        link = file_links(_request({"X-Forwarded-Host": host, "X-Forwarded-Proto": "javascript"}))
+        url = link(PATH)  # a URL of the file, or the path for Gradio to make one of
+        assert url == PATH or (url.startswith(("http://", "https://"))
+                               and url.endswith("/gradio_api/file=/srv/reid%20data/crops/3/7/thumb.jpg"))
