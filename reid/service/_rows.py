@@ -31,7 +31,8 @@ __all__ = ["CachedGallery"]
 
 
 class CachedGallery:
-    """``store`` for searches, with ``get_tracklets`` answered from a bounded row cache.
+    """``store`` for searches, with ``get_tracklets`` answered from a bounded row cache and
+    ``get_descriptors`` from a small one (``max_vectors``, oldest dropped first).
 
     Args:
         store: the gallery.
@@ -47,6 +48,8 @@ class CachedGallery:
         self.max_rows = max_rows
         self._file_stamp = stamp
         self._rows: OrderedDict[int, TrackletInfo] = OrderedDict()
+        self._vectors: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.max_vectors = 1024
         self._lock = threading.Lock()
         self._generation = 0
         self._stamp = self._file_stamp()
@@ -58,6 +61,7 @@ class CachedGallery:
         """Forget every cached row (the gallery changed)."""
         with self._lock:
             self._rows.clear()
+            self._vectors.clear()
             self._generation += 1
 
     def _check_stamp(self) -> int:
@@ -66,6 +70,7 @@ class CachedGallery:
         with self._lock:
             if stamp != self._stamp:
                 self._rows.clear()
+                self._vectors.clear()
                 self._generation += 1
                 self._stamp = stamp
             return self._generation
@@ -125,7 +130,25 @@ class CachedGallery:
         return self.store.search_vectors(queries, k)
 
     def get_descriptors(self, ids: Sequence[int]) -> np.ndarray:
-        return self.store.get_descriptors(ids)
+        """As ``Store.get_descriptors``, from a small cache of recent ones (a search reads its
+        query's descriptor, the same few people are searched again and again); emptied with the
+        rows when the gallery changes."""
+        keys = [int(i) for i in np.asarray(ids).reshape(-1)]
+        if not keys:
+            return self.store.get_descriptors(keys)
+        generation = self._check_stamp()
+        with self._lock:
+            cached = [self._vectors.get(k) for k in keys]
+        missing = [k for k, v in zip(keys, cached, strict=True) if v is None]
+        if not missing:
+            return np.stack([v for v in cached if v is not None])
+        fetched = dict(zip(missing, self.store.get_descriptors(missing), strict=True))
+        with self._lock:
+            if generation == self._generation:
+                self._vectors.update(fetched)
+                while len(self._vectors) > self.max_vectors:
+                    self._vectors.popitem(last=False)
+        return np.stack([fetched[k] if v is None else v for k, v in zip(keys, cached, strict=True)])
 
     def get_feedback(self, tracklet_id: int) -> tuple[list[int], list[int]]:
         return self.store.get_feedback(tracklet_id)

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from reid.service import ReidService, SearchRequest
@@ -286,3 +287,22 @@ def test_warming_reads_the_whole_gallery_once_when_it_fits():
     assert cache.warm() == 0
     cache.get_tracklets([1])
     assert cache.misses == 1
+
+
+def test_descriptor_cache_reads_a_query_once_until_the_gallery_changes():
+    calls: list[list[int]] = []
+    stamp = [1]
+
+    class _Store:
+        def get_descriptors(self, ids):
+            calls.append(list(ids))
+            return np.array([[float(i), 1.0] for i in ids], np.float32)
+
+    cache = CachedGallery(_Store(), lambda: stamp[0])  # type: ignore[arg-type]
+    np.testing.assert_array_equal(cache.get_descriptors([3, 5]), [[3, 1], [5, 1]])
+    np.testing.assert_array_equal(cache.get_descriptors([5, 3, 7]), [[5, 1], [3, 1], [7, 1]])
+    assert calls == [[3, 5], [7]]
+    assert cache.get_descriptors([]).shape[0] == 0
+    stamp[0] = 2  # the gallery changed (e.g. re-indexed): read again
+    cache.get_descriptors([3])
+    assert calls[-1] == [3]
