@@ -106,8 +106,13 @@ class ServiceCore:
             self._audit = AuditWriter(self.store)
 
     def warm_search_cache(self) -> int:
-        """Read the gallery's rows into the search row cache now (when they all fit): a server
-        calls it in the background at start. Returns the rows cached."""
+        """Read the gallery's rows into the search row cache now (when they all fit), after
+        building a vector index that comes from the database: a server calls it in the
+        background at start, so that its first search does not wait for either. Returns the
+        rows cached."""
+        if self.store.index_source == "database":
+            report = self.store.vectors.follow(force=True)
+            logger.info("vector index built from the database: %d vectors", report.added)
         count = self._rows.warm()
         logger.info("search cache: %d tracklet rows read ahead", count)
         return count

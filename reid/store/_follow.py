@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -119,8 +120,13 @@ class DatabaseFollower:
         return self._stale or time.monotonic() - self._last >= self.min_interval_s
 
     def refresh(self, s: Session, fingerprint: dict[str, Any] | None, fetch: Fetch,
-                fetch_above: FetchAbove) -> RepairReport:
+                fetch_above: FetchAbove, apply: AbstractContextManager[Any] | None = None,
+                ) -> RepairReport:
         """Bring the index up to the database's descriptors.
+
+        The database is read without ``apply`` held; only the changes to the index are made
+        under it (searches hold it while they search, so a refresh that reads 10^6 ids or builds
+        a new index does not keep them waiting). One refresh at a time (the caller's job).
 
         Args:
             s: a session to read the version and ids with.
@@ -128,23 +134,26 @@ class DatabaseFollower:
             fetch: ``(ids,) ->`` chunks of ``(ids, vectors (n, D))`` for those ids.
             fetch_above: ``(watermark,) ->`` chunks of ``(ids, vectors)`` with ids above it, in
                 id order.
+            apply: held while the index is changed (default: nothing).
 
         Returns:
             What changed (``added``, ``removed``, ``rebuilt``, ``actions``).
         """
+        apply = nullcontext() if apply is None else apply
         report = RepairReport()
         version = read_version(s)
         fp_text = None if fingerprint is None else repr(sorted(fingerprint.items()))
         self._stale, self._last = False, time.monotonic()
         if fingerprint is None:
-            self.index, self.watermark, self._version, self._fingerprint = None, 0, version, None
+            with apply:
+                self.index, self.watermark, self._version, self._fingerprint = None, 0, version, None
             return report
         if self.index is None or fp_text != self._fingerprint:
-            self._rebuild(s, fingerprint, fetch, report)
+            self._rebuild(s, fingerprint, fetch, report, apply)
         elif version != self._version:
-            self._reconcile(s, fetch, report)
+            self._reconcile(s, fetch, report, apply)
         else:
-            self._append(fetch_above, report)
+            self._append(fetch_above, report, apply)
         self._version, self._fingerprint = version, fp_text
         if report.changed:
             logger.info("vector index followed the database: %s", "; ".join(report.actions))
@@ -156,37 +165,44 @@ class DatabaseFollower:
                                   .order_by(TrackletRow.id)).all(), np.int64)
 
     def _rebuild(self, s: Session, fingerprint: dict[str, Any], fetch: Fetch,
-                 report: RepairReport) -> None:
+                 report: RepairReport, apply: AbstractContextManager[Any]) -> None:
         db_ids = self._db_ids(s)
-        index = VectorIndex(int(fingerprint["dim"]), self.config)
+        index = VectorIndex(int(fingerprint["dim"]), self.config)  # searches keep the old one
         for ids, vectors in fetch(db_ids):
             index.add(ids, vectors)
             report.added += len(ids)
-        self.index, self.watermark = index, int(db_ids.max()) if db_ids.size else 0
+        with apply:
+            self.index, self.watermark = index, int(db_ids.max()) if db_ids.size else 0
         report.rebuilt = True
         report.actions.append(f"built the index from {report.added} database descriptors")
 
-    def _reconcile(self, s: Session, fetch: Fetch, report: RepairReport) -> None:
+    def _reconcile(self, s: Session, fetch: Fetch, report: RepairReport,
+                   apply: AbstractContextManager[Any]) -> None:
         assert self.index is not None
         db_ids = self._db_ids(s)
-        have = self.index.ids()
+        have = self.index.ids()  # only refreshes change the index, one at a time
         extra, missing = np.setdiff1d(have, db_ids), np.setdiff1d(db_ids, have)
+        fetched = list(fetch(missing))
+        with apply:
+            if extra.size:
+                report.removed = self.index.remove(extra)
+            for ids, vectors in fetched:
+                self.index.add(ids, vectors)
+                report.added += len(ids)
+            self.watermark = int(db_ids.max()) if db_ids.size else 0
         if extra.size:
-            report.removed = self.index.remove(extra)
             report.actions.append(f"removed {extra.size} ids the database no longer has")
-        for ids, vectors in fetch(missing):
-            self.index.add(ids, vectors)
-            report.added += len(ids)
         if missing.size:
             report.actions.append(f"added {report.added} database descriptors")
-        self.watermark = int(db_ids.max()) if db_ids.size else 0
 
-    def _append(self, fetch_above: FetchAbove, report: RepairReport) -> None:
+    def _append(self, fetch_above: FetchAbove, report: RepairReport,
+                apply: AbstractContextManager[Any]) -> None:
         assert self.index is not None
         for ids, vectors in fetch_above(self.watermark):
-            self.index.add(ids, vectors)
+            with apply:
+                self.index.add(ids, vectors)
+                self.watermark = max(self.watermark, int(ids.max()))
             report.added += len(ids)
-            self.watermark = max(self.watermark, int(ids.max()))
         if report.added:
             report.actions.append(f"added {report.added} new database descriptors")
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,6 +94,7 @@ class Vectors:
         self.config = config
         self.source = source
         self._follower = DatabaseFollower(config) if source == "database" else None
+        self._follow_lock = threading.Lock()
         self._descriptors = DescriptorReader(
             context, lambda: int((self.fingerprint or {}).get("dim", 0)))
         self._index: VectorIndex | None = None
@@ -185,13 +187,21 @@ class Vectors:
         if self._follower is None:
             raise RuntimeError("follow() is for a vector index from the database")
         self._require_checked()
-        with self._ctx.lock:
-            if not (force or self._follower.due()):
+        if not (force or self._follower.due()):
+            return RepairReport()
+        # One refresh at a time; a search that finds one running searches the index as it is,
+        # unless there is none yet (the first build) or the refresh is forced.
+        if not self._follow_lock.acquire(blocking=force or self._follower.index is None):
+            return RepairReport()
+        try:
+            if not (force or self._follower.due()):  # another thread just refreshed
                 return RepairReport()
             fp = self.fingerprint
             with self._ctx.db() as s:
                 return self._follower.refresh(s, fp, self._descriptors.chunks,
-                                              self._descriptors.chunks_above)
+                                              self._descriptors.chunks_above, self._ctx.lock)
+        finally:
+            self._follow_lock.release()
 
     def follow_state(self) -> int:
         """``"database"`` source: a number that changes whenever ``follow`` changed the index
@@ -332,9 +342,9 @@ class Vectors:
     def search_vectors(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores (Q, k), ids (Q, k))`` for ``(Q, D)`` queries; see ``VectorIndex``."""
         self._require_checked()
+        if self._follower is not None:
+            self.follow()  # before the lock: a refresh takes it only to change the index
         with self._ctx.lock:
-            if self._follower is not None:
-                self.follow()
             index = self._index if self._follower is None else self._follower.index
             if index is None:
                 q = np.atleast_2d(queries)

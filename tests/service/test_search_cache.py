@@ -306,3 +306,23 @@ def test_descriptor_cache_reads_a_query_once_until_the_gallery_changes():
     stamp[0] = 2  # the gallery changed (e.g. re-indexed): read again
     cache.get_descriptors([3])
     assert calls[-1] == [3]
+
+
+def test_a_server_warms_its_index_from_the_database_before_the_first_search(tmp_path, scenes,
+                                                                             catalogue):
+    data, other_data, options = catalogue
+    writer = _service(other_data, scenes, **options)
+    try:
+        _index(writer, scenes[0], tmp_path)
+        n = len(writer.list_tracklets())
+    finally:
+        writer.close()
+        writer.store.close()
+    server = _service(data, scenes, **options)
+    try:
+        assert server.warm_search_cache() == n  # every row read ahead
+        if options.get("index_source") == "database":
+            assert server.store.vectors._follower.index.ntotal == n  # built before any search
+    finally:
+        server.close()
+        server.store.close()

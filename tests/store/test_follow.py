@@ -131,3 +131,36 @@ def test_appends_commit_in_id_order(tmp_path, postgres_url):
     finally:
         writer.close()
         follower.close()
+
+
+def test_searches_do_not_wait_for_a_refresh_reading_the_database(tmp_path, db_url):
+    writer, follower = _open_pair(tmp_path, db_url)
+    try:
+        rng = np.random.default_rng(5)
+        x, y = unit(rng.standard_normal((4, FP["dim"]))), unit(rng.standard_normal((4, FP["dim"])))
+        ids_x, _ = _add_video(writer, "a", x)
+        follower.search_vectors(x, 1)  # the index is built
+        ids_y, _ = _add_video(writer, "b", y)
+        reader = follower.vectors._descriptors
+        real, entered, gate = reader.chunks_above, threading.Event(), threading.Event()
+
+        def slow(watermark):  # a refresh stuck reading the database
+            entered.set()
+            gate.wait(10)
+            yield from real(watermark)
+
+        reader.chunks_above = slow
+        refresh = threading.Thread(target=follower.vectors.follow, kwargs={"force": True})
+        refresh.start()
+        assert entered.wait(5)
+        t0 = time.perf_counter()
+        _, found = follower.search_vectors(x, 1)
+        assert time.perf_counter() - t0 < 1.0  # searched the index as it was, without waiting
+        assert found[:, 0].tolist() == ids_x
+        gate.set()
+        refresh.join(10)
+        _, found = follower.search_vectors(y, 1)
+        assert found[:, 0].tolist() == ids_y
+    finally:
+        writer.close()
+        follower.close()
