@@ -14,7 +14,8 @@ Then, through the store's own code (``Store.open(..., index_source="database")``
   one video of ``--append`` tracklets; the follower's next refresh reads just those rows: p50/p95
   over ``--reps`` videos;
 - **delete**: the writer deletes one video; the follower compares its ids with the database's
-  (version changed): time;
+  (version changed): time, and the longest a search made meanwhile waited (the database is read
+  outside the lock searches take; only the change of the index is made under it);
 - **search**: single-query latency after all this, p50/p95.
 
     python benchmarks/follow_index.py                         # 2x10^5 tracklets, 512-d
@@ -29,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -136,9 +138,26 @@ def main() -> None:
         print(f"refresh after one appended video: {out['append_refresh']}", flush=True)
 
         writer.delete_video(videos[0])
-        t = time.perf_counter()
-        removed = follower.vectors.follow(force=True).removed
-        out["delete_refresh"] = {"s": round(time.perf_counter() - t, 2), "removed": removed}
+        # the refresh in a thread, searches meanwhile: how long a search waits for it
+        probe = rng.standard_normal((1, args.dim)).astype(np.float32)
+        result: dict[str, Any] = {}
+
+        def refresh() -> None:
+            t0 = time.perf_counter()
+            result["removed"] = follower.vectors.follow(force=True).removed
+            result["s"] = time.perf_counter() - t0
+
+        thread = threading.Thread(target=refresh)
+        thread.start()
+        during = []
+        while thread.is_alive():
+            t = time.perf_counter()
+            follower.search_vectors(probe, 10)
+            during.append(1e3 * (time.perf_counter() - t))
+        thread.join()
+        out["delete_refresh"] = {"s": round(result["s"], 2), "removed": result["removed"],
+                                 "searches_during": len(during),
+                                 "max_search_ms_during": round(max(during, default=0.0), 1)}
         print(f"refresh after a deletion: {out['delete_refresh']}", flush=True)
 
         queries = rng.standard_normal((200, args.dim)).astype(np.float32)
