@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from app.cli import main as reid
-from tests.app.test_gallery_cli import VTEST, cut
+from tests.app.test_gallery_cli import VTEST
+from tests.support.clips import cut_clip
 
 pytestmark = [
     pytest.mark.real_video,
@@ -25,7 +26,7 @@ def gallery(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("footage")
     for name, start in (("north", 0), ("south", 400)):
         (root / name).mkdir()
-        cut(VTEST, root / name / f"{name}.avi", start, 150)
+        cut_clip(VTEST, root / name / f"{name}.avi", start, 150)
     data = tmp_path_factory.mktemp("gallery") / "g"
     assert reid(["index", str(root), "--data-dir", str(data)]) == 0
     return data

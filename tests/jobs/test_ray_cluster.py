@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.jobs.test_worker_process import VTEST, cut
+from tests.jobs.test_worker_process import VTEST
+from tests.support.clips import cut_clip
 from tests.support.ray_cluster import REQUIRE_ENV, require_ray
 
 pytestmark = [
@@ -47,8 +48,8 @@ def ray_local() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("clips")
-    cut(folder / "north.avi", 300, 40)
-    cut(folder / "south.avi", 500, 40)
+    cut_clip(VTEST, folder / "north.avi", 300, 40)
+    cut_clip(VTEST, folder / "south.avi", 500, 40)
     return folder
 
 
@@ -227,7 +228,7 @@ def test_without_ray_one_line_says_how_to_install_it(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from app.cli import main
 
-    clip = cut(tmp_path / "clip.avi", 300, 5)
+    clip = cut_clip(VTEST, tmp_path / "clip.avi", 300, 5)
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     code = main(["index", str(clip), "--cluster", "local", "--data-dir", str(tmp_path / "g"), *ARGS])
     captured = capsys.readouterr()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.jobs.test_worker_process import VTEST, cut
+from tests.jobs.test_worker_process import VTEST
+from tests.support.clips import cut_clip
 
 pytestmark = [
     pytest.mark.real_video,
@@ -25,7 +26,7 @@ def test_a_killed_worker_process_is_replaced_and_the_video_indexed_once(tmp_path
     from reid.jobs.queued import QueuedIndexing
     from reid.store import Store
 
-    clip = cut(tmp_path / "south.avi", 300, 40)
+    clip = cut_clip(VTEST, tmp_path / "south.avi", 300, 40)
     data = tmp_path / "gallery"
     service = build_service(Settings(data_dir=data, detector="hog", stride=2))
     queued = QueuedIndexing(service)
