@@ -42,18 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pg_catalogue import load  # noqa: E402
+from search_10m import rss_gb  # noqa: E402
 
 from reid.store import IndexConfig, Store, TrackletRecord, migrations  # noqa: E402
 from reid.store._models import StoreMeta  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
-
-
-def rss_gb() -> float:
-    """Current resident set size of this process, GiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 2**20
-    return float("nan")
 
 
 def percentiles(ms: list[float]) -> dict[str, float]:
