@@ -23,6 +23,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from reid.store._worker_ids import pid_alive
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["BIN_ENV", "REQUIRE_ENV", "PostgresServer", "PostgresUnavailableError", "find_postgres_bin",
@@ -160,7 +162,7 @@ class PostgresServer:
                 owner = int((folder / OWNER_FILE).read_text())
             except (OSError, ValueError):
                 continue  # not one of ours, or still being created
-            if _alive(owner):
+            if pid_alive(owner):
                 continue
             self.root = folder
             self.stop()  # pg_ctl stop when a postmaster.pid is left, then removes the folder
@@ -213,16 +215,6 @@ class PostgresServer:
         with psycopg.connect(host=str(self.socket_dir), port=self.port, user=ROLE,
                              dbname="postgres", autocommit=True) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _quote(arg: str) -> str:
