@@ -183,7 +183,10 @@ class ServiceCore:
                         except BlockingIOError:
                             continue
             try:
-                self._refresh_index()
+                # Writes update the index files: start from their latest. An index from the
+                # database is not touched by writes, and a worker that only writes never builds it.
+                if self.store.index_source == "files":
+                    self._refresh_index()
                 yield
             finally:
                 self._index_stamp = self._index_file_stamp()  # our own write needs no reload

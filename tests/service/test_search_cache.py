@@ -326,3 +326,16 @@ def test_a_server_warms_its_index_from_the_database_before_the_first_search(tmp_
     finally:
         server.close()
         server.store.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_on_a_database_sourced_index_never_builds_it(tmp_path, scenes, postgres_url):
+    worker = _service(tmp_path / "worker", scenes, db_url=postgres_url, index_source="database")
+    try:
+        _index(worker, scenes[0], tmp_path)
+        _index(worker, scenes[1], tmp_path)
+        assert worker.store.vectors._follower.index is None  # writing needs no index in memory
+        assert worker.store.stats()["vectors"] == len(worker.list_tracklets())  # counted in SQL
+    finally:
+        worker.close()
+        worker.store.close()
