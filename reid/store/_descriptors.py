@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from reid.store._codec import decode_descriptor
 from reid.store._errors import GalleryError
-from reid.store._follow import bump_version
 from reid.store._models import TrackletRow
 from reid.store._shared import GalleryContext, chunks
+from reid.store._version import bump_version
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,18 @@ class DescriptorReader:
     def __init__(self, context: GalleryContext, dim: Callable[[], int]) -> None:
         self._ctx = context
         self._dim = dim
+
+    def ids(self) -> np.ndarray:
+        """``(N,)`` int64 ids of the tracklets that have a descriptor, ascending."""
+        with self._ctx.db() as s:
+            return np.array(s.scalars(select(TrackletRow.id).where(
+                TrackletRow.descriptor.is_not(None)).order_by(TrackletRow.id)).all(), np.int64)
+
+    def count(self) -> int:
+        """How many tracklets have a descriptor (one SQL count, no descriptor read)."""
+        with self._ctx.db() as s:
+            return int(s.scalar(select(func.count(TrackletRow.id)).where(
+                TrackletRow.descriptor.is_not(None))) or 0)
 
     def chunks(self, ids: np.ndarray) -> Chunks:
         """Chunks of ``(ids, vectors (n, D))`` of ``ids`` for building an index; damaged

@@ -5,7 +5,7 @@ with indexing workers on other machines: it reads no index file and writes none.
 the descriptors in the database the first time it is needed, then each ``refresh`` reads only the
 rows above its watermark (the highest tracklet id it holds), through the primary key.
 
-That is correct because of two rules every writer of the gallery follows (``Vectors``):
+That is correct because of two rules every writer of the gallery follows (``_version``):
 
 - **appends commit in id order**: a transaction that adds tracklets first locks the gallery's
   ``vectors_version`` row (``SELECT ... FOR UPDATE``; SQLite serialises writers anyway), then
@@ -21,70 +21,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from reid.store._db import Database
-from reid.store._models import StoreMeta, TrackletRow
+from reid.store._descriptors import DescriptorReader
 from reid.store._records import RepairReport
 from reid.store.index import IndexConfig, VectorIndex
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VERSION_KEY", "DatabaseFollower", "bump_version", "ensure_version_row",
-           "lock_for_append"]
-
-VERSION_KEY = "vectors_version"
-"""``store_meta`` row that orders appends (its row lock) and counts other descriptor changes."""
-
-Fetch = Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]]
-FetchAbove = Callable[[int], Iterator[tuple[np.ndarray, np.ndarray]]]
-
-
-def _version_row(s: Session) -> StoreMeta:
-    """The ``vectors_version`` row, locked until ``s`` ends (created when missing)."""
-    row = s.get(StoreMeta, VERSION_KEY, with_for_update=True)
-    if row is None:
-        row = StoreMeta(key=VERSION_KEY, value={"version": 0})
-        s.add(row)
-        s.flush()
-    return row
-
-
-def ensure_version_row(db: Database) -> None:
-    """Create the ``vectors_version`` row if missing, in its own transaction (so that two first
-    writers of a new gallery do not both insert it inside their appends)."""
-    try:
-        with db.begin() as s:
-            if s.get(StoreMeta, VERSION_KEY) is None:
-                s.add(StoreMeta(key=VERSION_KEY, value={"version": 0}))
-    except IntegrityError:
-        pass  # another process created it meanwhile
-
-
-def lock_for_append(s: Session) -> None:
-    """In session ``s``, before it takes new tracklet ids: wait for other appending transactions
-    to end, so that ids commit in the order they are given (see the module docstring)."""
-    _version_row(s)
-
-
-def bump_version(s: Session) -> None:
-    """In session ``s``: record a change of descriptors other than an append (followers then
-    compare their ids with the database's)."""
-    row = _version_row(s)
-    row.value = {"version": int(dict(row.value).get("version", 0)) + 1}
-
-
-def read_version(s: Session) -> int:
-    """The current ``vectors_version`` (0 when no change was ever recorded)."""
-    row = s.get(StoreMeta, VERSION_KEY)
-    return 0 if row is None else int(dict(row.value).get("version", 0))
+__all__ = ["DatabaseFollower"]
 
 
 class DatabaseFollower:
@@ -119,9 +67,8 @@ class DatabaseFollower:
         """True when the next search should refresh first."""
         return self._stale or time.monotonic() - self._last >= self.min_interval_s
 
-    def refresh(self, s: Session, fingerprint: dict[str, Any] | None, fetch: Fetch,
-                fetch_above: FetchAbove, apply: AbstractContextManager[Any] | None = None,
-                ) -> RepairReport:
+    def refresh(self, fingerprint: dict[str, Any] | None, version: int, reader: DescriptorReader,
+                apply: AbstractContextManager[Any] | None = None) -> RepairReport:
         """Bring the index up to the database's descriptors.
 
         The database is read without ``apply`` held; only the changes to the index are made
@@ -129,11 +76,9 @@ class DatabaseFollower:
         a new index does not keep them waiting). One refresh at a time (the caller's job).
 
         Args:
-            s: a session to read the version and ids with.
             fingerprint: the gallery's embedder fingerprint (None: no descriptors yet).
-            fetch: ``(ids,) ->`` chunks of ``(ids, vectors (n, D))`` for those ids.
-            fetch_above: ``(watermark,) ->`` chunks of ``(ids, vectors)`` with ids above it, in
-                id order.
+            version: the gallery's ``vectors_version`` (``_version.read_version``).
+            reader: the gallery's descriptors.
             apply: held while the index is changed (default: nothing).
 
         Returns:
@@ -141,7 +86,6 @@ class DatabaseFollower:
         """
         apply = nullcontext() if apply is None else apply
         report = RepairReport()
-        version = read_version(s)
         fp_text = None if fingerprint is None else repr(sorted(fingerprint.items()))
         self._stale, self._last = False, time.monotonic()
         if fingerprint is None:
@@ -149,26 +93,21 @@ class DatabaseFollower:
                 self.index, self.watermark, self._version, self._fingerprint = None, 0, version, None
             return report
         if self.index is None or fp_text != self._fingerprint:
-            self._rebuild(s, fingerprint, fetch, report, apply)
+            self._rebuild(int(fingerprint["dim"]), reader, report, apply)
         elif version != self._version:
-            self._reconcile(s, fetch, report, apply)
+            self._reconcile(reader, report, apply)
         else:
-            self._append(fetch_above, report, apply)
+            self._append(reader, report, apply)
         self._version, self._fingerprint = version, fp_text
         if report.changed:
             logger.info("vector index followed the database: %s", "; ".join(report.actions))
         return report
 
-    @staticmethod
-    def _db_ids(s: Session) -> np.ndarray:
-        return np.array(s.scalars(select(TrackletRow.id).where(TrackletRow.descriptor.is_not(None))
-                                  .order_by(TrackletRow.id)).all(), np.int64)
-
-    def _rebuild(self, s: Session, fingerprint: dict[str, Any], fetch: Fetch,
-                 report: RepairReport, apply: AbstractContextManager[Any]) -> None:
-        db_ids = self._db_ids(s)
-        index = VectorIndex(int(fingerprint["dim"]), self.config)  # searches keep the old one
-        for ids, vectors in fetch(db_ids):
+    def _rebuild(self, dim: int, reader: DescriptorReader, report: RepairReport,
+                 apply: AbstractContextManager[Any]) -> None:
+        db_ids = reader.ids()
+        index = VectorIndex(dim, self.config)  # searches keep the old one meanwhile
+        for ids, vectors in reader.chunks(db_ids):
             index.add(ids, vectors)
             report.added += len(ids)
         with apply:
@@ -176,13 +115,13 @@ class DatabaseFollower:
         report.rebuilt = True
         report.actions.append(f"built the index from {report.added} database descriptors")
 
-    def _reconcile(self, s: Session, fetch: Fetch, report: RepairReport,
+    def _reconcile(self, reader: DescriptorReader, report: RepairReport,
                    apply: AbstractContextManager[Any]) -> None:
         assert self.index is not None
-        db_ids = self._db_ids(s)
+        db_ids = reader.ids()
         have = self.index.ids()  # only refreshes change the index, one at a time
         extra, missing = np.setdiff1d(have, db_ids), np.setdiff1d(db_ids, have)
-        fetched = list(fetch(missing))
+        fetched = list(reader.chunks(missing))
         with apply:
             if extra.size:
                 report.removed = self.index.remove(extra)
@@ -195,18 +134,13 @@ class DatabaseFollower:
         if missing.size:
             report.actions.append(f"added {report.added} database descriptors")
 
-    def _append(self, fetch_above: FetchAbove, report: RepairReport,
+    def _append(self, reader: DescriptorReader, report: RepairReport,
                 apply: AbstractContextManager[Any]) -> None:
         assert self.index is not None
-        for ids, vectors in fetch_above(self.watermark):
+        for ids, vectors in reader.chunks_above(self.watermark):
             with apply:
                 self.index.add(ids, vectors)
                 self.watermark = max(self.watermark, int(ids.max()))
             report.added += len(ids)
         if report.added:
             report.actions.append(f"added {report.added} new database descriptors")
-
-    def count(self, s: Session) -> int:
-        """Descriptors in the database (for ``describe`` before the index is built)."""
-        return int(s.scalar(select(func.count(TrackletRow.id)).where(
-            TrackletRow.descriptor.is_not(None))) or 0)

@@ -25,13 +25,13 @@ from sqlalchemy import inspect
 from reid.store._annotations import Annotations
 from reid.store._catalogue import Catalogue, DuplicateVideoError
 from reid.store._db import Database
-from reid.store._follow import ensure_version_row
 from reid.store._jobs import JobQueue  # also registers the index_jobs table before create_all
 from reid.store._models import VideoStatus
 from reid.store._opening import gallery_identity, open_database, reserve_ids
 from reid.store._records import AuditEntry, RepairReport, TrackletInfo, TrackletRecord, VideoInfo
 from reid.store._shared import GalleryContext
 from reid.store._vectors import FingerprintMismatchError, Vectors, fingerprint_text, normalise
+from reid.store._version import ensure_version_row
 from reid.store.index import IndexConfig, VectorIndex
 from reid.store.layout import GalleryLayout
 

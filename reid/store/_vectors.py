@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session
 from reid.store._codec import encode_descriptor
 from reid.store._descriptors import DescriptorReader
 from reid.store._errors import file_error
-from reid.store._follow import DatabaseFollower, bump_version, lock_for_append
+from reid.store._follow import DatabaseFollower
 from reid.store._models import StoreMeta, TrackletRow
 from reid.store._records import RepairReport
 from reid.store._shared import GalleryContext
 from reid.store._sync import CompactionPolicy, sync_index, write_index_files
+from reid.store._version import bump_version, lock_for_append, read_version
 from reid.store.index import IndexConfig, VectorIndex
 from reid.store.index.delta import ADD, HEADER_BYTES, REMOVE, DeltaOp
 
@@ -168,9 +169,7 @@ class Vectors:
             return RepairReport()
         with self._ctx.lock:
             fp = self.fingerprint
-            with self._ctx.db() as s:
-                db_ids = np.array(s.scalars(select(TrackletRow.id).where(
-                    TrackletRow.descriptor.is_not(None)).order_by(TrackletRow.id)).all(), np.int64)
+            db_ids = self._descriptors.ids()
             layout = self._ctx.layout
             current = (self._index, self._delta_bytes)
             self._delta_bytes = None  # unknown until loaded
@@ -198,8 +197,8 @@ class Vectors:
                 return RepairReport()
             fp = self.fingerprint
             with self._ctx.db() as s:
-                return self._follower.refresh(s, fp, self._descriptors.chunks,
-                                              self._descriptors.chunks_above, self._ctx.lock)
+                version = read_version(s)
+            return self._follower.refresh(fp, version, self._descriptors, self._ctx.lock)
         finally:
             self._follow_lock.release()
 
@@ -362,8 +361,7 @@ class Vectors:
         if index is not None:
             n, kind = index.ntotal, index.kind
         elif self._follower is not None:
-            with self._ctx.db() as s:
-                n = self._follower.count(s)
+            n = self._descriptors.count()
             kind = self.config.target_kind(n) if n else None
         else:
             n, kind = 0, None
