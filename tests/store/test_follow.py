@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from reid.store import Store
-from reid.store._follow import lock_for_append
+from reid.store._version import lock_for_append
 from tests.store.helpers import FP, person_gallery, record, unit
 
 
-def _open_pair(tmp_path, db_url):
+@contextmanager
+def _opened_pair(tmp_path, db_url):
     """A writer (index files in ``w/``) and a follower (database-sourced index, data dir ``r/``)
-    on one catalogue."""
+    on one catalogue, closed after the block."""
     url = db_url or f"sqlite:///{tmp_path / 'w' / 'reid.db'}"
-    writer = Store.open(tmp_path / "w", db_url=url)
-    follower = Store.open(tmp_path / "r", db_url=url, index_source="database")
-    return writer, follower
+    with Store.open(tmp_path / "w", db_url=url) as writer, \
+            Store.open(tmp_path / "r", db_url=url, index_source="database") as follower:
+        yield writer, follower
 
 
 def _add_video(store, name, vectors):
@@ -31,8 +33,7 @@ def _add_video(store, name, vectors):
 
 
 def test_follower_sees_appends_deletions_and_reindexing(tmp_path, db_url):
-    writer, follower = _open_pair(tmp_path, db_url)
-    try:
+    with _opened_pair(tmp_path, db_url) as (writer, follower):
         truth = person_gallery(writer, people=5, cameras=3)
         assert follower.stats()["vectors"] == 15  # counted in the database, index not built yet
         q = writer.get_descriptors(list(truth))
@@ -64,14 +65,10 @@ def test_follower_sees_appends_deletions_and_reindexing(tmp_path, db_url):
         assert report.rebuilt and follower.index.ntotal == len(todo)
         _, ids = follower.search_vectors(writer.get_descriptors(todo[:3]), 1)
         assert ids[:, 0].tolist() == todo[:3]  # the new embedder's vectors, not the old
-    finally:
-        writer.close()
-        follower.close()
 
 
 def test_follower_refreshes_on_search_after_its_interval(tmp_path, db_url):
-    writer, follower = _open_pair(tmp_path, db_url)
-    try:
+    with _opened_pair(tmp_path, db_url) as (writer, follower):
         rng = np.random.default_rng(2)
         first = unit(rng.standard_normal((3, FP["dim"])))
         _add_video(writer, "a", first)
@@ -84,9 +81,6 @@ def test_follower_refreshes_on_search_after_its_interval(tmp_path, db_url):
         follower.vectors._follower.min_interval_s = 0.0
         _, ids = follower.search_vectors(second, 1)
         assert ids[:, 0].tolist() == ids2
-    finally:
-        writer.close()
-        follower.close()
 
 
 def test_own_writes_are_searchable_at_once_and_write_no_index_file(tmp_path, db_url):
@@ -107,8 +101,7 @@ def test_own_writes_are_searchable_at_once_and_write_no_index_file(tmp_path, db_
 def test_appends_commit_in_id_order(tmp_path, postgres_url):
     """An append waits for an earlier appending transaction, so a follower that has seen id n
     has seen every id below n: the late commit of a lower id is never skipped by the watermark."""
-    writer, follower = _open_pair(tmp_path, postgres_url)
-    try:
+    with _opened_pair(tmp_path, postgres_url) as (writer, follower):
         rng = np.random.default_rng(4)
         vid = writer.add_video("/videos/x.mp4", "hash-x", "x")
         done = threading.Event()
@@ -128,14 +121,10 @@ def test_appends_commit_in_id_order(tmp_path, postgres_url):
         thread.join(30)
         assert done.is_set()
         assert follower.vectors.follow(force=True).added == 1
-    finally:
-        writer.close()
-        follower.close()
 
 
 def test_searches_do_not_wait_for_a_refresh_reading_the_database(tmp_path, db_url):
-    writer, follower = _open_pair(tmp_path, db_url)
-    try:
+    with _opened_pair(tmp_path, db_url) as (writer, follower):
         rng = np.random.default_rng(5)
         x, y = unit(rng.standard_normal((4, FP["dim"]))), unit(rng.standard_normal((4, FP["dim"])))
         ids_x, _ = _add_video(writer, "a", x)
@@ -161,6 +150,3 @@ def test_searches_do_not_wait_for_a_refresh_reading_the_database(tmp_path, db_ur
         refresh.join(10)
         _, found = follower.search_vectors(y, 1)
         assert found[:, 0].tolist() == ids_y
-    finally:
-        writer.close()
-        follower.close()
