@@ -174,6 +174,26 @@ def recall_at(got: np.ndarray, truth: np.ndarray) -> float:
                           for g, t in zip(got, truth, strict=True)]))
 
 
+def save_run(folder: Path, index: VectorIndex, queries: np.ndarray, truth: np.ndarray,
+             truth_same: np.ndarray, times: dict, rss: float, peak: float) -> None:
+    """Keep a built run (the index file, queries, exact top-10, build figures) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index.save(folder / "index.faiss")
+    np.savez(folder / "truth.npz", queries=queries, truth=truth, truth_same=truth_same)
+    (folder / "build.json").write_text(json.dumps({"times_s": times, "rss_after_build_gb": rss,
+                                                   "peak_rss_gb": peak}))
+
+
+def load_run(folder: Path, config: IndexConfig) -> tuple:
+    """A run kept by :func:`save_run`, with ``config``'s search settings; the build figures are
+    the original run's."""
+    index = VectorIndex.load(folder / "index.faiss", config, digest=False)
+    arrays = np.load(folder / "truth.npz")
+    built = json.loads((folder / "build.json").read_text())
+    return (index, arrays["queries"], arrays["truth"], arrays["truth_same"], built["times_s"],
+            built["rss_after_build_gb"], built["peak_rss_gb"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=10_000_000)
@@ -193,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-free-gb", type=float, default=3.0,
                    help="stop when the machine has less available memory than this")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--save", type=Path, default=None,
+                   help="folder to keep the built index, queries and exact top-10 in (to search "
+                        "again with --load without rebuilding; ~7 GB at 10^7)")
+    p.add_argument("--load", type=Path, default=None,
+                   help="folder written by --save: search it instead of building")
     args = p.parse_args(argv)
     config = IndexConfig(kind=args.kind, approx_min_size=0, ivf_nlist=args.nlist,
                          ivf_nprobe=args.nprobe[0], pca_dim=args.pca_dim, pq_m=args.pq_m,
@@ -201,15 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# n={args.n:,} dim={args.dim} {config}\n# faiss threads "
           f"{faiss.omp_get_max_threads()}, cpus {os.cpu_count()}, load {os.getloadavg()}, "
           f"available {available_gb():.1f} GB", flush=True)
-    data = Synthetic(args.n, args.dim, args.per_person)
-    queries = data.queries(args.queries)
-    index, truth, truth_same, times = build_with_truth(
-        data, config, queries, 10, args.train, args.min_free_gb,
-        query_persons(data, args.queries))
+    if args.load:
+        index, queries, truth, truth_same, times, built_rss, built_peak = load_run(args.load, config)
+    else:
+        data = Synthetic(args.n, args.dim, args.per_person)
+        queries = data.queries(args.queries)
+        index, truth, truth_same, times = build_with_truth(
+            data, config, queries, 10, args.train, args.min_free_gb,
+            query_persons(data, args.queries))
+        built_rss, built_peak = rss_gb(), peak_rss_gb()
+        del data  # the people's latent table is not part of the index
+        if args.save:
+            save_run(args.save, index, queries, truth, truth_same, times, built_rss, built_peak)
     print(f"# exact top-10: {truth_same.mean():.2f} of the hits are the query's person",
           flush=True)
-    built_rss, built_peak = rss_gb(), peak_rss_gb()
-    del data  # the people's latent table is not part of the index
     print(f"# built {index.ntotal:,} ({index.kind}) in {times['build_s']:.0f} s (training "
           f"{times['train_s']:.0f} s); rss {built_rss:.2f} GB, peak {built_peak:.2f} GB", flush=True)
     rows = []

@@ -15,6 +15,7 @@ import numpy as np
 
 from reid.store.index.base import KindIndex, id_map_ids, pad_results
 from reid.store.index.config import IndexConfig
+from reid.store.index.rescore import Rescorer
 
 __all__ = ["CodedIndex", "uncentred_pca"]
 
@@ -44,6 +45,7 @@ class CodedIndex(KindIndex):
                  refine: faiss.Index | None, proj: np.ndarray | None) -> None:
         super().__init__(kind, dim, config)
         self.main, self.refine, self._proj = main, refine, proj
+        self._rescorer = Rescorer(refine) if refine is not None else None
 
     @classmethod
     @abstractmethod
@@ -100,8 +102,9 @@ class CodedIndex(KindIndex):
     def add(self, keys: np.ndarray, x: np.ndarray) -> None:
         coded = x if self._proj is None else np.ascontiguousarray(x @ self._proj.T)
         self.main.add_with_ids(coded, keys)
-        if self.refine is not None:
-            self.refine.add_with_ids(x, keys)
+        if self._rescorer is not None:
+            self._rescorer.copy.add_with_ids(x, keys)
+            self._rescorer.added(keys)
 
     @abstractmethod
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
@@ -120,15 +123,10 @@ class CodedIndex(KindIndex):
             coded = np.ascontiguousarray(q @ self._proj.T)
         kc = k if self.refine is None else min(self.ntotal, k * self.config.refine_factor)
         params = self.search_params(kc, few)
-        if self.refine is None:
+        if self._rescorer is None:
             return self.main.search(coded, k, params=params)
         _, cand = self.main.search(coded, kc, params=params)
-        valid = cand >= 0
-        exact = np.full(cand.shape, -np.inf, np.float32)
-        if valid.any():
-            vecs = self.refine.reconstruct_batch(np.ascontiguousarray(cand[valid]))
-            rows = np.nonzero(valid)[0]
-            exact[valid] = np.einsum("nd,nd->n", vecs, q[rows])
+        exact = self._rescorer.scores(q, cand)
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         scores = np.take_along_axis(exact, order, axis=1)
         ids = np.where(np.isfinite(scores), np.take_along_axis(cand, order, axis=1), -1)
