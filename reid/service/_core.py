@@ -56,8 +56,7 @@ class ServiceCore:
         self.detector_fallback = detector_fallback
         self._index_lock = threading.Lock()
         self._render_lock = threading.Lock()
-        self._index_stamp = self._index_file_stamp()
-        self._rows = CachedGallery(store, self._index_file_stamp)  # what searches read
+        self._rows = CachedGallery(store, store.vectors.stamp)  # what searches read
         self._audit: AuditWriter | None = None
         self._worker_factory = worker_factory
         self._worker: IndexWorker | None = None
@@ -183,13 +182,11 @@ class ServiceCore:
                         except BlockingIOError:
                             continue
             try:
-                # Writes update the index files: start from their latest. An index from the
-                # database is not touched by writes, and a worker that only writes never builds it.
-                if self.store.index_source == "files":
-                    self._refresh_index()
+                # writes update the index files: start from their latest (an index from the
+                # database is not touched by writes: a worker that only writes never builds it)
+                self.store.vectors.catch_up(build=False)
                 yield
             finally:
-                self._index_stamp = self._index_file_stamp()  # our own write needs no reload
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
@@ -234,25 +231,10 @@ class ServiceCore:
                 on_wait()
             time.sleep(poll_s)
 
-    def _index_file_stamp(self) -> int | None:
-        if self.store.index_source == "database":
-            return self.store.vectors.follow_state()
-        meta = self.store.meta_path
-        return meta.stat().st_mtime_ns if meta.exists() else None
-
     def _refresh_index(self) -> None:
-        """Reload the vector index when another process rewrote it (``vectors.json`` changes on
-        every save), so a running server sees videos indexed by ``reid index`` elsewhere. An
-        index from the database follows it instead (``Vectors.follow``, at most every 0.5 s)."""
-        if self.store.index_source == "database":
-            self.store.vectors.follow()
-            return
-        stamp = self._index_file_stamp()
-        if stamp != self._index_stamp:
-            report = self.store.check_index()
-            logger.info("vector index changed on disk; reloaded%s",
-                        f" ({'; '.join(report.actions)})" if report.changed else "")
-            self._index_stamp = stamp
+        """Take in what other processes wrote to the vector index (``Vectors.catch_up``), so a
+        running server sees videos indexed by ``reid index`` or a worker elsewhere."""
+        self.store.vectors.catch_up()
 
     # ------------------------------------------------------------------ paths
     def _cached_clips(self, tracklet_id: int) -> list[Path]:

@@ -103,6 +103,7 @@ class Vectors:
         # length of the delta file with which the files on disk match ``_index`` (None: unknown,
         # the next save rewrites the main file)
         self._delta_bytes: int | None = None
+        self._matched_stamp: int | None = None  # stamp() when the files last matched _index
         self.compaction = CompactionPolicy()
 
     # ---------------------------------------------------------------- fingerprint
@@ -168,6 +169,7 @@ class Vectors:
                 self._follower.mark_stale()
             return RepairReport()
         with self._ctx.lock:
+            stamp = self.stamp()
             fp = self.fingerprint
             db_ids = self._descriptors.ids()
             layout = self._ctx.layout
@@ -177,7 +179,7 @@ class Vectors:
                 layout.index, layout.index_meta, fp, self.config, db_ids, self._descriptors.chunks,
                 gallery_id=self._ctx.gallery_id, writable=not self._ctx.read_only,
                 current=current)
-            self._checked = True
+            self._checked, self._matched_stamp = True, stamp
             return report
 
     def follow(self, force: bool = False) -> RepairReport:
@@ -202,12 +204,35 @@ class Vectors:
         finally:
             self._follow_lock.release()
 
-    def follow_state(self) -> int:
-        """``"database"`` source: a number that changes whenever ``follow`` changed the index
-        (for caches of what searches return)."""
-        if self._follower is None:
-            raise RuntimeError("follow_state() is for a vector index from the database")
-        return hash(self._follower.state)
+    def stamp(self) -> int | None:
+        """A value that changes whenever the index that searches read may have changed (caches of
+        search results key on it): ``vectors.json``'s mtime for index files (every save rewrites
+        it), the follower's state for an index from the database."""
+        if self._follower is not None:
+            return hash(self._follower.state)
+        try:
+            return self._ctx.layout.index_meta.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    def catch_up(self, build: bool = True) -> RepairReport:
+        """Take in what other processes wrote: index files are checked again (``check``: only
+        the delta records appended since, when it can) if ``vectors.json`` changed since this
+        process last matched them; an index from the database is followed (``follow``), with
+        ``build=False`` only once it exists (before a write: a process that only writes never
+        needs one)."""
+        if self._follower is not None:
+            if build or self._follower.index is not None:
+                return self.follow()
+            return RepairReport()
+        stamp = self.stamp()
+        if self._checked and stamp == self._matched_stamp:
+            return RepairReport()
+        report = self.check()
+        self._matched_stamp = stamp  # taken before: a write made meanwhile is seen next time
+        logger.info("vector index changed on disk; reloaded%s",
+                    f" ({'; '.join(report.actions)})" if report.changed else "")
+        return report
 
     def _require_checked(self) -> None:
         if not self._checked:
@@ -230,6 +255,8 @@ class Vectors:
             self._delta_bytes = write_index_files(
                 self._index, fingerprint, layout.index, layout.index_meta, self._ctx.gallery_id,
                 change=change, delta_bytes=known, policy=self.compaction)
+            # the caller holds the gallery's write lock: no other process saved meanwhile
+            self._matched_stamp = self.stamp()
         except OSError as exc:
             raise file_error(exc, layout.index, "writing the vector index") from exc
 
