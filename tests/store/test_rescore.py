@@ -51,7 +51,7 @@ def test_scores_match_the_decoded_vectors(qtype: str) -> None:
     want = _decoded_scores(copy, q, cand)
     assert np.array_equal(np.isinf(got), np.isinf(want))
     assert np.allclose(got[np.isfinite(got)], want[np.isfinite(want)], atol=1e-5)
-    assert rescorer._sorted is True  # the code path under test, not the fallback
+    assert rescorer._rows(ids) is not None  # the code path under test, not the fallback
 
 
 @pytest.mark.parametrize("qtype", ["sq8", "fp16"])
@@ -67,14 +67,17 @@ def test_unordered_ids_appends_and_removals(qtype: str) -> None:
         assert np.allclose(rescorer.scores(q, cand), _decoded_scores(copy, q, cand), atol=1e-5)
 
     check(np.arange(100, 400))
-    _add(copy, rescorer, np.arange(400, 500, dtype=np.int64), 1)  # appended above: still ordered
-    assert rescorer._sorted is True
+    _add(copy, rescorer, np.arange(400, 500, dtype=np.int64), 1)  # past the table: it grows
     check(np.arange(100, 500))
-    copy.remove_ids(faiss.IDSelectorBatch(np.arange(150, 250, dtype=np.int64)))
+    copy.remove_ids(faiss.IDSelectorBatch(np.arange(150, 250, dtype=np.int64)))  # rows shift
     check(np.concatenate([np.arange(100, 150), np.arange(250, 500)]))
-    _add(copy, rescorer, np.arange(0, 50, dtype=np.int64), 2)  # below the last id: not ordered
-    assert not rescorer._sorted
-    check(np.concatenate([np.arange(0, 50), np.arange(250, 500)]))
+    _add(copy, rescorer, np.arange(0, 50, dtype=np.int64)[::-1].copy(), 2)  # below, unordered
+    pool = np.concatenate([np.arange(0, 50), np.arange(250, 500)])
+    check(pool)
+    assert rescorer._rows(pool) is not None
+    _add(copy, rescorer, np.array([10**9], np.int64), 3)  # far too sparse for a table
+    check(np.concatenate([pool, [10**9]]))
+    assert rescorer._rows(pool) is None
 
 
 def test_an_absent_id_falls_back_to_the_copy() -> None:

@@ -117,6 +117,11 @@ class IvfIndex(CodedIndex):
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
         ivf = faiss.extract_index_ivf(self.main)
         ivf.parallel_mode = 1 if few else 0
+        fast = faiss.downcast_index(ivf)
+        if isinstance(fast, faiss.IndexIVFFastScan):
+            # fast-scan ignores parallel_mode; its implementation 15 spreads the (query, list)
+            # pairs over the OpenMP threads (1.6x faster single queries on 2 cores, 10^6 x 512)
+            fast.implem = 15 if few else 0
         params = faiss.SearchParametersIVF()
         params.nprobe = min(self.config.ivf_nprobe, ivf.nlist)
         return params
