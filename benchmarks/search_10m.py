@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "benchmarks/search_10m.py", "argv": sys.argv[1:], "n": args.n,
               "dim": args.dim, "config": asdict(config), "faiss": faiss.__version__,
               "cpus": os.cpu_count(), "faiss_threads": faiss.omp_get_max_threads(),
+              "built_by": "a --save run (figures of that run)" if args.load else "this run",
               "times_s": times, "rss_after_build_gb": built_rss, "peak_rss_gb": built_peak,
+              "rss_searching_gb": rss_gb(), "load1_at_end": os.getloadavg()[0],
               "ntotal": index.ntotal, "exact_top10_same_person_share": float(truth_same.mean()),
               "rows": rows}
     if args.json:

@@ -110,6 +110,11 @@ class CodedIndex(KindIndex):
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
         """Search parameters of the main structure for ``kc`` candidates (``few`` queries)."""
 
+    def scan(self, coded: np.ndarray, kc: int, few: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The main structure's best ``kc`` ``(scores (Q, kc), ids (Q, kc))`` for projected
+        queries ``coded`` ``(Q, P)``, padded with ``-inf`` / ``-1``."""
+        return self.main.search(coded, kc, params=self.search_params(kc, few))
+
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # A few queries: project without BLAS and spread each query's lists over faiss' OpenMP
         # threads (parallel_mode 1). Mixing numpy's BLAS threads with faiss' spinning OpenMP
@@ -122,10 +127,9 @@ class CodedIndex(KindIndex):
         else:
             coded = np.ascontiguousarray(q @ self._proj.T)
         kc = k if self.refine is None else min(self.ntotal, k * self.config.refine_factor)
-        params = self.search_params(kc, few)
         if self._rescorer is None:
-            return self.main.search(coded, k, params=params)
-        _, cand = self.main.search(coded, kc, params=params)
+            return self.scan(coded, k, few)
+        _, cand = self.scan(coded, kc, few)
         exact = self._rescorer.scores(q, cand)
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         scores = np.take_along_axis(exact, order, axis=1)

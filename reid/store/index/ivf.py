@@ -117,14 +117,34 @@ class IvfIndex(CodedIndex):
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
         ivf = faiss.extract_index_ivf(self.main)
         ivf.parallel_mode = 1 if few else 0
-        fast = faiss.downcast_index(ivf)
-        if isinstance(fast, faiss.IndexIVFFastScan):
-            # fast-scan ignores parallel_mode; its implementation 15 spreads the (query, list)
-            # pairs over the OpenMP threads (1.6x faster single queries on 2 cores, 10^6 x 512)
-            fast.implem = 15 if few else 0
         params = faiss.SearchParametersIVF()
         params.nprobe = min(self.config.ivf_nprobe, ivf.nlist)
         return params
+
+    def scan(self, coded: np.ndarray, kc: int, few: bool) -> tuple[np.ndarray, np.ndarray]:
+        """See ``CodedIndex.scan``. A few queries on fast-scan lists (which ignore
+        ``parallel_mode``) use FAISS' implementation 15, which spreads the (query, list) pairs
+        over the OpenMP threads: 1.9x faster at 10^7 on 2 cores (``benchmarks/search_10m.py``).
+        Which of the candidates tied with the last one it keeps depends on the threads' timing,
+        so those are dropped (every exact top-``kc`` holds the rest): the same query always gets
+        the same candidates. A query left with fewer than half of ``kc`` (codes that tie
+        wholesale) is scanned again by the single-threaded implementation."""
+        fast = faiss.downcast_index(faiss.extract_index_ivf(self.main))
+        if not (few and isinstance(fast, faiss.IndexIVFFastScan)):
+            return super().scan(coded, kc, few)
+        params = self.search_params(kc, few)
+        fast.implem = 15
+        try:
+            scores, ids = self.main.search(coded, kc, params=params)
+        finally:
+            fast.implem = 0
+        full = ids[:, -1] >= 0
+        tied = full[:, None] & (scores <= scores[:, -1:])
+        scores, ids = np.where(tied, -np.inf, scores), np.where(tied, -1, ids)
+        for row in np.nonzero(full & ((ids >= 0).sum(axis=1) < (kc + 1) // 2))[0]:
+            scores[row], ids[row] = (a[0] for a in self.main.search(coded[row : row + 1], kc,
+                                                                    params=params))
+        return scores, ids
 
     def wants_retrain(self, n: int) -> bool:
         """True when, with automatic list counts, ``sqrt(n)`` calls for twice the lists; then
