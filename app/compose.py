@@ -56,7 +56,7 @@ def build_service(settings: Settings) -> ReidService:
     (``service.use_worker_process()``), which builds its own service from the same settings.
     """
     kind = settings.index or configured_index_kind(settings.data_dir) or "flat"
-    store = Store.open(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind),
+    store = Store.open(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig.for_kind(kind),
                        index_source=settings.resolved_index_source)
     if store.repair_report.changed:
         logger.warning("vector index repaired on open: %s", "; ".join(store.repair_report.actions))

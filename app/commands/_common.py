@@ -70,7 +70,7 @@ def open_store(settings: Settings) -> Store:
     from reid.store import IndexConfig, Store, configured_index_kind
 
     kind = settings.index or configured_index_kind(settings.data_dir) or "flat"
-    store = Store.open(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig(kind=kind),
+    store = Store.open(settings.data_dir, db_url=settings.db_url, index_config=IndexConfig.for_kind(kind),
                        index_source=settings.resolved_index_source)
     if store.repair_report.changed:
         logging.getLogger(__name__).warning("vector index repaired on open: %s",

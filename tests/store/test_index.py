@@ -259,3 +259,26 @@ def test_fast_scan_single_queries_are_repeatable():
     assert len(results) == 1
     scores, got = index.search(x[5:9], 3)
     assert (got >= 0).all() and np.isfinite(scores).all()
+
+
+def test_refine_min_sets_the_candidates_re_scored():
+    """``refine_min`` candidates are re-scored even when ``k * refine_factor`` is fewer: with all
+    lists probed and every vector a candidate the top 10 is the exact one (up to 8-bit codes);
+    with ``k`` candidates it is the coarse 4-bit ranking's."""
+    x, ids = _unit(3000, 64, 5), np.arange(3000) + 1
+    q = _unit(20, 64, 6)
+    base = dict(kind="ivfpqfs", approx_min_size=0, pq_m=16, pca_dim=32, ivf_nlist=16,
+                ivf_nprobe=16, refine="sq8", refine_factor=1)
+    coarse = VectorIndex.build(64, ids, x, IndexConfig(**base))
+    truth = _exact(x, ids, q, 10, coarse)
+    every = VectorIndex.build(64, ids, x, IndexConfig(**base, refine_min=3000))
+    assert _recall(every.search(q, 10)[1], truth) >= 0.97
+    assert _recall(coarse.search(q, 10)[1], truth) < 0.8
+
+
+def test_the_ivfpqfs_preset_is_the_benchmarked_one():
+    cfg = IndexConfig.for_kind("ivfpqfs")
+    assert (cfg.refine, cfg.ivf_nlist, cfg.ivf_nprobe, cfg.refine_min) == ("sq8", 4096, 2048, 3000)
+    assert IndexConfig.for_kind("ivfsq") == IndexConfig(kind="ivfsq")
+    with pytest.raises(ValueError):
+        IndexConfig(refine_min=-1)

@@ -3,7 +3,8 @@ re-scoring of the candidates.
 
 The vectors are projected onto their top ``pca_dim`` principal directions (uncentred, so inner
 products are kept) and coded by the kind's main structure; a re-scoring copy of the full vectors
-(``refine``: ``"fp16"`` or ``"sq8"``) re-scores the ``k * refine_factor`` best candidates exactly.
+(``refine``: ``"fp16"`` or ``"sq8"``) re-scores the ``max(k * refine_factor, refine_min)`` best
+candidates exactly.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class CodedIndex(KindIndex):
             coded = np.ascontiguousarray(np.einsum("qd,pd->qp", q, self._proj))
         else:
             coded = np.ascontiguousarray(q @ self._proj.T)
-        kc = k if self.refine is None else min(self.ntotal, k * self.config.refine_factor)
+        kc = k if self.refine is None else min(
+            self.ntotal, max(k * self.config.refine_factor, self.config.refine_min))
         if self._rescorer is None:
             return self.scan(coded, k, few)
         _, cand = self.scan(coded, kc, few)

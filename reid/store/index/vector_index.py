@@ -12,11 +12,11 @@ Kinds (``IndexConfig.kind``), each a module of this package behind one interface
 - ``"hnswsq"`` (``hnswsq.py``): an HNSW graph over 8-bit codes of the projected vectors, candidates
   re-scored like ``ivfsq``'s (``coded.py``); builds far faster than ``"hnsw"`` at 2048-d.
 - ``"ivfsq"``, ``"ivfpq"``, ``"ivfpqfs"`` (``ivf.py``): IVF over 8-bit scalar-quantised (or PQ,
-  or 4-bit fast-scan PQ) codes of the
-  descriptors projected onto their top ``pca_dim`` principal directions (uncentred, so inner
-  products are kept), then exact re-scoring of the ``k * refine_factor`` best candidates against
-  half-precision (``"fp16"``) or 8-bit (``"sq8"``) copies of the full vectors. ``ivfsq`` is the
-  large-gallery kind: see ``benchmarks/search_scale.py``.
+  or 4-bit fast-scan PQ) codes of the descriptors projected onto their top ``pca_dim`` principal
+  directions (uncentred, so inner products are kept), then exact re-scoring of the
+  ``max(k * refine_factor, refine_min)`` best candidates against half-precision (``"fp16"``) or
+  8-bit (``"sq8"``) copies of the full vectors. ``ivfsq`` is the large-gallery kind: see
+  ``benchmarks/search_scale.py``; ``ivfpqfs`` the 10^7 one: ``benchmarks/search_10m.py``.
 - ``"auto"``: exact flat search below ``approx_min_size`` vectors, ``ivfsq`` at or above it.
 
 This module owns what is common to all kinds: input checks, centring, switching kinds as the
