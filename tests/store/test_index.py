@@ -175,6 +175,22 @@ def test_ivf_retrains_lists_when_the_gallery_outgrows_them():
     assert (got[:, 0] == ids[:20]).all()
 
 
+def test_a_fixed_list_count_is_reached_once_the_gallery_can_train_it():
+    """A first build too small for ``ivf_nlist`` lists gets ``n / 39``; the index is retrained
+    to the fixed count once the gallery holds enough vectors, and not again after that."""
+    x, ids = _unit(12000, 32, 7), np.arange(12000) + 1
+    cfg = IndexConfig(kind="ivfsq", approx_min_size=0, ivf_nlist=256, refine="sq8")
+    index = VectorIndex.build(32, ids[:3900], x[:3900], cfg)
+    assert faiss.extract_index_ivf(index.backend.main).nlist == 100
+    index.add(ids[3900:8000], x[3900:8000])  # 8000 / 39 = 205 lists: twice 100
+    assert faiss.extract_index_ivf(index.backend.main).nlist == 205
+    index.add(ids[8000:], x[8000:])  # 12000 / 39 = 307 >= the fixed 256
+    assert faiss.extract_index_ivf(index.backend.main).nlist == 256 and index.ntotal == 12000
+    assert not index.backend.wants_retrain(10**7)
+    _, got = index.search(x[:20], 1)
+    assert (got[:, 0] == ids[:20]).all()
+
+
 def test_centring_starts_at_the_minimum_and_follows_the_gallery_as_it_doubles(tmp_path):
     from reid.store.index import CENTRE_MIN_VECTORS
 

@@ -147,13 +147,16 @@ class IvfIndex(CodedIndex):
         return scores, ids
 
     def wants_retrain(self, n: int) -> bool:
-        """True when, with automatic list counts, ``sqrt(n)`` calls for twice the lists; then
-        ``VectorIndex`` retrains from the full-precision re-scoring copy (logged). Without that
-        copy (``refine="none"``) vectors cannot be recovered exactly, so the index is kept."""
-        if self.config.ivf_nlist or self.refine is None:
+        """True when the gallery calls for twice the lists it has (``sqrt(n)`` with automatic
+        list counts), or for the fixed ``ivf_nlist`` that a small first build could not train
+        (at most ``n / 39`` lists); then ``VectorIndex`` retrains from the full-precision
+        re-scoring copy (logged). Without that copy (``refine="none"``) vectors cannot be
+        recovered exactly, so the index is kept."""
+        if self.refine is None:
             return False
         nlist = faiss.extract_index_ivf(self.main).nlist
-        grow = _nlist(self.config, n) >= 2 * nlist
+        want = _nlist(self.config, n)
+        grow = want > nlist and want >= min(2 * nlist, self.config.ivf_nlist or 2 * nlist)
         if grow:
             logger.info("vector index: retraining %s for %d vectors (had %d lists)", self.kind, n,
                         nlist)
