@@ -28,6 +28,14 @@ Usage:
     python benchmarks/search_10m.py --n 1000000 --nlist 1024 --train 65536 --nprobe 512 768
     python benchmarks/search_10m.py --n 10000000 --nlist 4096 --train 163840 \
         --nprobe 1024 2048 3072 --refine-factor 80 160 --json out.json
+    # build once (~12 min here), then search the saved run with other settings (~1 min each):
+    python benchmarks/search_10m.py --n 10000000 --nlist 4096 --train 163840 --nprobe 2048 \
+        --refine-factor 300 --save /tmp/s10m
+    python benchmarks/search_10m.py --load /tmp/s10m --nlist 4096 --nprobe 1536 1792 2048 \
+        --refine-factor 200 300 600 --json out.json
+
+``--refine-factor 300`` with ``k = 10`` re-scores the 3,000 candidates that ``--index ivfpqfs``
+re-scores at least (``IndexConfig.for_kind``).
 """
 
 from __future__ import annotations
