@@ -10,10 +10,13 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
+
+from reid.service._parent import exit_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,10 @@ class IsolatedCalls:
         """
         with self._lock:
             if self._pool is None:
+                # the child ends with this process, even killed (SIGKILL) mid-call
                 self._pool = concurrent.futures.ProcessPoolExecutor(
-                    max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=exit_with_parent, initargs=(os.getpid(),))
             pool = self._pool
         future = pool.submit(fn, *args, **kwargs)
         try:

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from reid.service._parent import exit_with_parent
 from reid.service.types import IndexReport, ProgressFn
 
 logger = logging.getLogger(__name__)
@@ -297,27 +298,13 @@ def prepare_child(niceness: int, log_level: int) -> None:
     what happens to the job), exit with the parent, ``niceness`` lower CPU priority."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    # a killed parent cannot stop this child: its job then stays `indexing`, resumed next run
+    exit_with_parent()
     if niceness > 0 and hasattr(os, "nice"):
         try:
             os.nice(niceness)
         except OSError as exc:
             logger.info("indexing worker runs at normal priority (%s)", exc)
-
-
-def _exit_with_parent(poll_s: float = 0.5) -> None:
-    """Exit as soon as the parent is gone: a killed ``reid index`` or ``reid serve`` must not
-    leave its worker finishing (or failing) a job in the background; the job then stays
-    ``indexing`` and the next run resumes it, as after a kill of a single process."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(poll_s)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="reid-worker-parent-watch", daemon=True).start()
 
 
 def _send(conn: Connection, message: Message) -> None:
