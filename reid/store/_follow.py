@@ -24,9 +24,7 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-import numpy as np
-
-from reid.store._descriptors import DescriptorReader
+from reid.store._descriptors import DescriptorReader, compare_ids
 from reid.store._records import RepairReport
 from reid.store.index import IndexConfig, VectorIndex
 
@@ -120,7 +118,7 @@ class DatabaseFollower:
         assert self.index is not None
         db_ids = reader.ids()
         have = self.index.ids()  # only refreshes change the index, one at a time
-        extra, missing = np.setdiff1d(have, db_ids), np.setdiff1d(db_ids, have)
+        extra, missing = compare_ids(have, db_ids)
         fetched = list(reader.chunks(missing))
         with apply:
             if extra.size:

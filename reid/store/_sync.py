@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from reid.files import atomic_write_bytes, sha256_file
+from reid.store._descriptors import compare_ids
 from reid.store._records import RepairReport
 from reid.store.index import IndexConfig, IndexFileError, VectorIndex
 from reid.store.index.delta import (
@@ -327,7 +328,7 @@ def sync_index(
     if index is not None:
         have = index.ids()
         report.max_index_id = int(have.max()) if have.size else 0
-        missing, extra = np.setdiff1d(db_ids, have), np.setdiff1d(have, db_ids)
+        extra, missing = compare_ids(have, db_ids)
         if index.kind != config.target_kind(len(db_ids)):
             report.actions.append(f"index kind {index.kind!r} does not match the configuration")
             index = None

@@ -150,3 +150,17 @@ def test_searches_do_not_wait_for_a_refresh_reading_the_database(tmp_path, db_ur
         refresh.join(10)
         _, found = follower.search_vectors(y, 1)
         assert found[:, 0].tolist() == ids_y
+
+
+def test_compare_ids_finds_extra_and_missing_ids_in_any_order():
+    from reid.store._descriptors import compare_ids
+
+    rng = np.random.default_rng(0)
+    for scale in (1, 10**6):  # dense ids (a lookup table) and sparse ones (sorting)
+        want = np.arange(1, 5001, dtype=np.int64) * scale
+        have = rng.permutation(np.concatenate([np.delete(want, [3, 70, 4999]), [5001 * scale]]))
+        extra, missing = compare_ids(have, want)
+        assert extra.tolist() == [5001 * scale]
+        assert missing.tolist() == [4 * scale, 71 * scale, 5000 * scale]
+    extra, missing = compare_ids(np.zeros(0, np.int64), np.array([2, 1]))
+    assert extra.size == 0 and missing.tolist() == [1, 2]
