@@ -148,15 +148,15 @@ class IvfIndex(CodedIndex):
 
     def wants_retrain(self, n: int) -> bool:
         """True when the gallery calls for twice the lists it has (``sqrt(n)`` with automatic
-        list counts), or for the fixed ``ivf_nlist`` that a small first build could not train
-        (at most ``n / 39`` lists); then ``VectorIndex`` retrains from the full-precision
-        re-scoring copy (logged). Without that copy (``refine="none"``) vectors cannot be
-        recovered exactly, so the index is kept."""
+        list counts), or for the most it will ever want (the fixed ``ivf_nlist``, or 8192) where
+        a smaller first build could not train them (at most ``n / 39`` lists); then
+        ``VectorIndex`` retrains from the full-precision re-scoring copy (logged). Without that
+        copy (``refine="none"``) vectors cannot be recovered exactly, so the index is kept."""
         if self.refine is None:
             return False
         nlist = faiss.extract_index_ivf(self.main).nlist
-        want = _nlist(self.config, n)
-        grow = want > nlist and want >= min(2 * nlist, self.config.ivf_nlist or 2 * nlist)
+        want, most = _nlist(self.config, n), self.config.nlist_for(2**62)
+        grow = want > nlist and want >= min(2 * nlist, most)
         if grow:
             logger.info("vector index: retraining %s for %d vectors (had %d lists)", self.kind, n,
                         nlist)
