@@ -88,3 +88,23 @@ def test_an_absent_id_falls_back_to_the_copy() -> None:
     # copy itself refuses an absent id
     with pytest.raises(RuntimeError):
         rescorer.scores(_unit(1, copy.d, 1), np.array([[2, 3]], np.int64))
+
+
+def test_holds_any_through_the_table_after_appends_removals_and_re_adds():
+    copy = _copy("sq8")
+    rescorer = Rescorer(copy)
+    _add(copy, rescorer, np.arange(100, 400, dtype=np.int64), 0)
+
+    def holds(*keys: int) -> bool:
+        return rescorer.holds_any(np.array(keys, np.int64))
+
+    assert holds(100) and holds(5, 399) and not holds(5, 400, 10**6, -1)
+    assert rescorer._table is not None  # answered by the table, not the fallback
+    _add(copy, rescorer, np.arange(400, 450, dtype=np.int64), 1)
+    assert holds(449) and not holds(450)
+    copy.remove_ids(faiss.IDSelectorBatch(np.arange(100, 200, dtype=np.int64)))  # rows shift
+    assert not holds(150) and holds(250) and holds(150, 420)
+    _add(copy, rescorer, np.array([150], np.int64), 2)  # a removed id given again
+    assert holds(150) and not holds(151)
+    _add(copy, rescorer, np.array([10**9], np.int64), 3)  # too sparse for a table
+    assert holds(10**9) and holds(300) and not holds(151)

@@ -92,6 +92,10 @@ class KindIndex(ABC):
     def ids(self) -> np.ndarray:
         """All ids, ``(N,)`` int64."""
 
+    def holds_any(self, keys: np.ndarray) -> bool:
+        """Whether any of ``keys`` ``(K,)`` is stored (default: against every id, O(N))."""
+        return bool(np.isin(keys, self.ids()).any())
+
     @abstractmethod
     def reconstruct(self, keys: np.ndarray) -> np.ndarray:
         """Stored vectors of ``keys`` (all present, non-empty), ``(N, D)`` float32."""

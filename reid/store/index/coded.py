@@ -91,6 +91,11 @@ class CodedIndex(KindIndex):
     def ids(self) -> np.ndarray:
         return id_map_ids(self.refine if self.refine is not None else self.main)
 
+    def holds_any(self, keys: np.ndarray) -> bool:
+        if self._rescorer is None:
+            return super().holds_any(keys)
+        return self._rescorer.holds_any(keys)
+
     def reconstruct(self, keys: np.ndarray) -> np.ndarray:
         if self.refine is not None:
             return self.refine.reconstruct_batch(keys)

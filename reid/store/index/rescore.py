@@ -72,6 +72,28 @@ class Rescorer:
                 return rows
         return None
 
+    def holds_any(self, keys: np.ndarray) -> bool:
+        """Whether any of ``keys`` ``(K,)`` is in the copy: O(K) through the row table (each hit
+        checked against the id array; a table a removal made stale is built again), against
+        O(N) for ``np.isin`` over every id (34 of the 38 ms an add of 50 took at 10^7)."""
+        n = int(self.copy.ntotal)
+        ids = self._ids(n)
+        for rebuild in (self._table is None, True):
+            if rebuild:
+                self._table = _row_table(ids)
+            table = self._table
+            if table is None:
+                break
+            # every stored id has a row in the table (appends add theirs): -1 means absent
+            inside = keys[(keys >= 0) & (keys < len(table))]
+            rows = table[inside]
+            hit = rows >= 0
+            if not hit.any():
+                return False
+            if rows[hit].max() < n and np.array_equal(ids[rows[hit]], inside[hit]):
+                return True
+        return bool(np.isin(keys, ids).any())
+
     def _codes(self) -> tuple[np.ndarray, int, np.ndarray] | None:
         """``(N, code_size)`` uint8 view of the copy's codes, its quantiser type and its trained
         parameters, or None for a structure this does not read."""

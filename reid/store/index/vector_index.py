@@ -208,7 +208,7 @@ class VectorIndex:
         keys, x = as_ids(ids), _as_vectors(vectors, self.dim)
         if len(keys) != len(x):
             raise ValueError(f"{len(keys)} ids for {len(x)} vectors")
-        if len(np.unique(keys)) != len(keys) or np.isin(keys, self.ids()).any():
+        if len(np.unique(keys)) != len(keys) or self.backend.holds_any(keys):
             raise ValueError("ids must be unique and not already in the index")
         if len(keys) == 0:
             return
