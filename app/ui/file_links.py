@@ -50,4 +50,3 @@ def file_links(request: gr.Request | None) -> Callable[[str], str]:
     if not root.startswith(("http://", "https://")):
         return lambda path: path
     return lambda path: f"{root}{FILE_ROUTE}{encode_file_path(path)}"
-

@@ -231,11 +231,6 @@ class ServiceCore:
                 on_wait()
             time.sleep(poll_s)
 
-    def _refresh_index(self) -> None:
-        """Take in what other processes wrote to the vector index (``Vectors.catch_up``), so a
-        running server sees videos indexed by ``reid index`` or a worker elsewhere."""
-        self.store.vectors.catch_up()
-
     # ------------------------------------------------------------------ paths
     def _cached_clips(self, tracklet_id: int) -> list[Path]:
         """The rendered clips of a tracklet that exist (``clips/tracklet_<id>.webm`` or ``.mp4``)."""

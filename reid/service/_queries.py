@@ -48,7 +48,7 @@ class QueryMixin(ServiceCore):
     def search(self, request: SearchRequest, actor: str = "cli") -> SearchResponse:
         """Run a search (by tracklet or by images) and write it to the audit log."""
         t0 = time.perf_counter()
-        self._refresh_index()
+        self.store.vectors.catch_up()  # what other processes indexed meanwhile
         filters = SearchFilters(
             cameras=request.cameras, time_from=request.time_from, time_to=request.time_to,
             min_duration_s=request.min_duration_s, exclude_same_video=request.exclude_same_video,

@@ -228,8 +228,7 @@ class Vectors:
         stamp = self.stamp()
         if self._checked and stamp == self._matched_stamp:
             return RepairReport()
-        report = self.check()
-        self._matched_stamp = stamp  # taken before: a write made meanwhile is seen next time
+        report = self.check()  # records the stamp it loaded at: a later write is seen next time
         logger.info("vector index changed on disk; reloaded%s",
                     f" ({'; '.join(report.actions)})" if report.changed else "")
         return report

@@ -32,8 +32,7 @@ def _decoded_scores(copy: faiss.IndexIDMap2, q: np.ndarray, cand: np.ndarray) ->
 
 
 def _add(copy: faiss.IndexIDMap2, rescorer: Rescorer, ids: np.ndarray, seed: int) -> None:
-    copy.add_with_ids(_unit(len(ids), copy.d, seed), ids)
-    rescorer.added(ids)
+    rescorer.add(ids, _unit(len(ids), copy.d, seed))
 
 
 @pytest.mark.parametrize("qtype", ["sq8", "fp16"])

@@ -109,8 +109,7 @@ class CodedIndex(KindIndex):
         coded = x if self._proj is None else np.ascontiguousarray(x @ self._proj.T)
         self.main.add_with_ids(coded, keys)
         if self._rescorer is not None:
-            self._rescorer.copy.add_with_ids(x, keys)
-            self._rescorer.added(keys)
+            self._rescorer.add(keys, x)
 
     @abstractmethod
     def search_params(self, kc: int, few: bool) -> faiss.SearchParameters:
@@ -132,10 +131,9 @@ class CodedIndex(KindIndex):
             coded = np.ascontiguousarray(np.einsum("qd,pd->qp", q, self._proj))
         else:
             coded = np.ascontiguousarray(q @ self._proj.T)
-        kc = k if self.refine is None else min(
-            self.ntotal, max(k * self.config.refine_factor, self.config.refine_min))
         if self._rescorer is None:
             return self.scan(coded, k, few)
+        kc = min(self.ntotal, max(k * self.config.refine_factor, self.config.refine_min))
         _, cand = self.scan(coded, kc, few)
         exact = self._rescorer.scores(q, cand)
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]

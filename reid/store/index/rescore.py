@@ -10,7 +10,7 @@ computed from its code directly:
 - ``QT_fp16`` stores ``x`` as float16.
 
 A candidate's row comes from a table of the row of each id (4 B an id, kept up to date by
-appends, rebuilt after a removal shifted rows); for ids too sparse for a table, or another code
+``add``, rebuilt after a removal shifted rows); for ids too sparse for a table, or another code
 type, the copy's own ``reconstruct_batch`` (a hash lookup and a decode per id) is used. At 10^7 x
 512 SQ8, 3,000 candidates of a search: 1.5 ms, against 4-5 ms by binary search in the id array and
 more through ``reconstruct_batch`` (``benchmarks/search_10m.py``, 2 cores).
@@ -39,27 +39,31 @@ class Rescorer:
         self.copy = as_id_map(copy)
         self._table: np.ndarray | None = None  # row of each id (-1: none); None: not built
 
-    def added(self, keys: np.ndarray) -> None:
-        """Call after ``keys`` ``(N,)`` were appended to the copy: they take the last rows."""
+    def add(self, keys: np.ndarray, x: np.ndarray) -> None:
+        """Append ``x`` ``(N, D)`` under ``keys`` ``(N,)`` to the copy; they take its last rows."""
+        self.copy.add_with_ids(x, keys)
         if self._table is None or not len(keys):
             return
-        if keys.min() < 0 or keys.max() >= _table_limit(int(self.copy.ntotal)):
+        n = int(self.copy.ntotal)
+        if keys.min() < 0 or keys.max() >= _table_limit(n):
             self._table = None  # rebuilt (or found too sparse) when next needed
             return
         if keys.max() >= len(self._table):
             grown = np.full(max(int(keys.max()) + 1, 2 * len(self._table)), -1, np.int32)
             grown[: len(self._table)] = self._table
             self._table = grown
-        n = int(self.copy.ntotal)
         self._table[keys] = np.arange(n - len(keys), n, dtype=np.int32)
 
     def _ids(self, n: int) -> np.ndarray:
         return faiss.rev_swig_ptr(self.copy.id_map.data(), n) if n else np.zeros(0, np.int64)
 
-    def _rows(self, cand: np.ndarray) -> np.ndarray | None:
-        """Row of each id of ``cand`` ``(C,)`` in the copy, or None when the ids are too sparse
-        for a table or an id is absent. A table that a removal made stale (rows shift) is found
-        out by comparing the ids at the rows it gives, and built again."""
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(rows, ids)``: the row of each of ``keys`` ``(K,)`` in the copy (``-1``: not
+        stored) and the copy's id array, or None when its ids are too sparse for a table.
+
+        Every stored id has a row in the table (``add`` enters appended ones), so ``-1`` means
+        absent; a table that a removal made stale (rows shift) is found out by comparing the ids
+        at the rows it gives, and built again."""
         n = int(self.copy.ntotal)
         ids = self._ids(n)
         for rebuild in (self._table is None, True):
@@ -67,32 +71,27 @@ class Rescorer:
                 self._table = _row_table(ids)
             if self._table is None:
                 return None
-            rows: np.ndarray = self._table[np.minimum(cand, len(self._table) - 1)].astype(np.int64)
-            if rows.min() >= 0 and rows.max() < n and np.array_equal(ids[rows], cand):
-                return rows
-        return None
+            inside = (keys >= 0) & (keys < len(self._table))
+            rows = np.full(len(keys), -1, np.int64)
+            rows[inside] = self._table[keys[inside]]
+            hit = rows >= 0
+            if (rows[hit] < n).all() and np.array_equal(ids[rows[hit]], keys[hit]):
+                return rows, ids
+        return None  # not reached: a fresh table agrees with the ids it was built from
+
+    def _rows(self, cand: np.ndarray) -> np.ndarray | None:
+        """Row of each id of ``cand`` ``(C,)`` in the copy, or None when the ids are too sparse
+        for a table or an id is absent."""
+        found = self._lookup(cand)
+        return None if found is None or (found[0] < 0).any() else found[0]
 
     def holds_any(self, keys: np.ndarray) -> bool:
-        """Whether any of ``keys`` ``(K,)`` is in the copy: O(K) through the row table (each hit
-        checked against the id array; a table a removal made stale is built again), against
+        """Whether any of ``keys`` ``(K,)`` is in the copy: O(K) through the row table, against
         O(N) for ``np.isin`` over every id (34 of the 38 ms an add of 50 took at 10^7)."""
-        n = int(self.copy.ntotal)
-        ids = self._ids(n)
-        for rebuild in (self._table is None, True):
-            if rebuild:
-                self._table = _row_table(ids)
-            table = self._table
-            if table is None:
-                break
-            # every stored id has a row in the table (appends add theirs): -1 means absent
-            inside = keys[(keys >= 0) & (keys < len(table))]
-            rows = table[inside]
-            hit = rows >= 0
-            if not hit.any():
-                return False
-            if rows[hit].max() < n and np.array_equal(ids[rows[hit]], inside[hit]):
-                return True
-        return bool(np.isin(keys, ids).any())
+        found = self._lookup(keys)
+        if found is None:
+            return bool(np.isin(keys, self._ids(int(self.copy.ntotal))).any())
+        return bool((found[0] >= 0).any())
 
     def _codes(self) -> tuple[np.ndarray, int, np.ndarray] | None:
         """``(N, code_size)`` uint8 view of the copy's codes, its quantiser type and its trained
